@@ -1,0 +1,5 @@
+"""Allow ``python -m paperboy``."""
+
+from paperboy.cli.main import main
+
+main()

@@ -1,0 +1,89 @@
+"""Settings: one place for every knob, read from the home directory and the environment.
+
+Precedence (highest first): explicit overrides (CLI flags, tests), ``PAPERBOY_*`` environment
+variables, ``<home>/settings.toml``, the defaults below.  Every layer receives a ``Settings``
+instead of reading the environment itself, so tests can run many homes side by side.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+DEFAULT_HOME = Path.home() / ".paperboy"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable about one paperboy installation."""
+
+    home: Path = DEFAULT_HOME
+    #: SQLAlchemy URL of the store; empty means the embedded SQLite file inside ``home``.
+    database_url: str = ""
+    #: Records per transaction during imports: a crash loses at most one open batch.
+    batch_size: int = 2000
+
+    # Network sources: base URLs are settings so tests (and mirrors) can point elsewhere.
+    arxiv_api_url: str = "https://export.arxiv.org/api/query"
+    arxiv_oai_url: str = "https://oaipmh.arxiv.org/oai"
+    arxiv_rss_url: str = "https://rss.arxiv.org/atom"
+    hf_api_url: str = "https://huggingface.co/api/daily_papers"
+    #: arXiv asks for at most one request every 3 seconds; shared by every arXiv client in the process.
+    arxiv_min_interval: float = 3.0
+    http_timeout: float = 30.0
+    http_retries: int = 5
+    #: First back-off delay in seconds; doubles on each retry (Retry-After wins when sent).
+    http_backoff: float = 2.0
+    user_agent: str = "paperboy/0.1 (self-hosted paper discovery)"
+    #: Categories fetched by ``make run`` when the sample corpus is absent.
+    categories: tuple[str, ...] = ("cs.LG", "cs.CL", "cs.CV", "cs.AI")
+
+    @property
+    def db_url(self) -> str:
+        """The effective store URL."""
+        return self.database_url or f"sqlite:///{self.home / 'paperboy.db'}"
+
+    def with_overrides(self, **values: Any) -> Settings:
+        """A copy with some fields replaced (``None`` values are ignored)."""
+        return replace(self, **{k: v for k, v in values.items() if v is not None})
+
+
+def _coerce(name: str, raw: Any) -> Any:
+    """Convert a TOML or environment value to the field's type."""
+    default = getattr(Settings, name, None) if name != "home" else DEFAULT_HOME
+    if isinstance(default, Path):
+        return Path(raw).expanduser()
+    if isinstance(default, bool):
+        return raw if isinstance(raw, bool) else str(raw).lower() in {"1", "true", "yes", "on"}
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, tuple):
+        if isinstance(raw, str):
+            return tuple(part for part in raw.replace(",", " ").split() if part)
+        return tuple(raw)
+    return raw
+
+
+def load_settings(home: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings for a home directory (``--home``, else ``PAPERBOY_HOME``, else ~/.paperboy)."""
+    env = os.environ
+    home_path = Path(home or env.get("PAPERBOY_HOME") or DEFAULT_HOME).expanduser().resolve()
+    values: dict[str, Any] = {}
+    names = {f.name for f in fields(Settings)} - {"home"}
+    toml_path = home_path / "settings.toml"
+    if toml_path.is_file():
+        with toml_path.open("rb") as fh:
+            for key, raw in tomllib.load(fh).items():
+                if key in names:
+                    values[key] = _coerce(key, raw)
+    for key in names:
+        raw = env.get(f"PAPERBOY_{key.upper()}")
+        if raw is not None:
+            values[key] = _coerce(key, raw)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return Settings(home=home_path, **values)

@@ -1,0 +1,121 @@
+"""Helpers every importer uses: opening files safely, reading lines, checking field types.
+
+Why here: the rules for bad input (report the place and the reason, skip, go on) must be the
+same in every importer, so they are written once.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import zlib
+from pathlib import Path
+from typing import Any, Iterator
+
+from paperboy.sources.normalize import (
+    arxiv_links,
+    clean_optional,
+    clean_ws,
+    find_code_url,
+    normalize_doi,
+    parse_arxiv_id,
+)
+from paperboy.sources.record import PaperRecord, Rejection, SourceError
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def check_readable(path: str | Path) -> Path:
+    """The path as a ``Path`` if it is a readable file; otherwise a one-line ``SourceError``."""
+    p = Path(path)
+    if not p.exists():
+        raise SourceError(f"{p}: no such file")
+    if p.is_dir():
+        raise SourceError(f"{p}: is a directory, expected a file")
+    if not os.access(p, os.R_OK):
+        raise SourceError(f"{p}: permission denied")
+    return p
+
+
+def read_lines(path: str | Path) -> Iterator[tuple[int, bytes] | Rejection]:
+    """Yield ``(line_number, raw_line)`` from a plain or gzip file, never loading it whole.
+
+    A truncated or corrupt gzip stream ends the file with one ``Rejection`` naming the last good
+    line; everything before it is still yielded.
+    """
+    p = check_readable(path)
+    try:
+        with p.open("rb") as probe:
+            compressed = probe.read(2) == GZIP_MAGIC
+    except OSError as exc:
+        raise SourceError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    lineno = 0
+    try:
+        with (gzip.open(p, "rb") if compressed else p.open("rb")) as fh:
+            for lineno, line in enumerate(fh, 1):  # noqa: B007 - lineno used after the loop
+                yield lineno, line
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        reason = "truncated gzip stream" if isinstance(exc, EOFError) else f"corrupt gzip stream ({exc})"
+        yield Rejection(f"{p}:{lineno + 1}", f"{reason} after line {lineno}; the rest of the file is unreadable")
+    except OSError as exc:
+        raise SourceError(f"{p}: cannot read ({exc.strerror or exc})") from None
+
+
+class FieldError(ValueError):
+    """A record's field has the wrong type; the message names the field."""
+
+
+def opt_str(data: dict[str, Any], key: str) -> str | None:
+    """A string field that may be missing or null."""
+    value = data.get(key)
+    if value is None or type(value) is str:
+        return value
+    raise FieldError(f"field {key!r} must be a string, not {type(value).__name__}")
+
+
+def str_list(data: dict[str, Any], key: str) -> list[str]:
+    """A list of strings (missing or null means empty); a single string is split on commas."""
+    value = data.get(key)
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    if type(value) is not list or not all(type(v) is str for v in value):
+        raise FieldError(f"field {key!r} must be a list of strings")
+    return value
+
+
+def finish(record: PaperRecord) -> PaperRecord | Rejection:
+    """Validate and complete a record the same way for every source.
+
+    Cleans white space, requires a title, splits a versioned arXiv id, fills arXiv links and
+    finds a code repository in the comment or abstract.
+    """
+    record.title = clean_ws(record.title)
+    if not record.title:
+        return Rejection(record.place, "missing title")
+    if record.id is not None:
+        record.id = record.id.strip() or None
+    if record.id:
+        parsed = parse_arxiv_id(record.id)
+        if parsed:
+            record.id, version = parsed
+            if version is not None and record.version is None:
+                record.version = version
+    if record.version is None and record.versions:
+        record.version = max(v["version"] for v in record.versions)
+    record.abstract = (record.abstract or "").strip()
+    record.authors = [name for name in map(clean_ws, record.authors) if name]
+    if record.categories:
+        record.categories = list(dict.fromkeys(filter(None, map(str.strip, record.categories))))
+    record.comment = clean_optional(record.comment)
+    record.journal_ref = clean_optional(record.journal_ref)
+    record.license = clean_optional(record.license)
+    record.doi = normalize_doi(record.doi)
+    if record.id and parse_arxiv_id(record.id):
+        abs_url, pdf_url = arxiv_links(record.id)
+        record.abs_url = record.abs_url or abs_url
+        record.pdf_url = record.pdf_url or pdf_url
+    if not record.code_url:
+        record.code_url = find_code_url(record.comment, record.abstract)
+    return record

@@ -1,0 +1,6 @@
+"""The store: the single source of truth (SQLite by default, any SQLAlchemy backend later)."""
+
+from paperboy.store.ingest import RunSummary
+from paperboy.store.store import PAPER_FIELDS, Store
+
+__all__ = ["PAPER_FIELDS", "RunSummary", "Store"]

@@ -1,0 +1,35 @@
+"""The few statements whose SQL differs between backends; everything else is portable Core."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from sqlalchemy import Connection, Table
+
+
+def _insert_for(conn: Connection) -> Any:
+    name = conn.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    elif name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise NotImplementedError(f"upsert is not implemented for {name}")
+    return insert
+
+
+def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str], keep: Sequence[str] = ()) -> None:
+    """Insert rows, or update the existing ones with the same ``keys`` (columns in ``keep`` stay)."""
+    if not rows:
+        return
+    stmt = _insert_for(conn)(table)
+    cols = [c for c in rows[0] if c not in keys and c not in keep]
+    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols}) if cols else stmt.on_conflict_do_nothing(index_elements=list(keys))
+    conn.execute(stmt, list(rows))
+
+
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
+    """Insert rows, silently skipping those whose ``keys`` already exist."""
+    if rows:
+        stmt = _insert_for(conn)(table).on_conflict_do_nothing(index_elements=list(keys))
+        conn.execute(stmt, list(rows))

@@ -1,0 +1,360 @@
+"""The import pipeline: records in, deduplicated paper rows out, one transaction per batch.
+
+Each batch is matched, merged and written in a single transaction together with the run's
+counters, its rejections and any harvest checkpoint, so a crash (even ``kill -9``) loses at most
+the open batch and a second run completes the work without duplicates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterable, Sequence
+
+from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+
+from paperboy.sources.normalize import author_key, is_arxiv_id, title_key
+from paperboy.sources.record import Checkpoint, Item, PaperRecord, Rejection
+from paperboy.store import schema as t
+from paperboy.store.dialect import upsert
+from paperboy.store.merge import merge, new_row, record_hash, same_content
+
+#: SQLite accepts 32,766 bound parameters; stay well below for every backend.
+IN_CHUNK = 5000
+
+
+def utcnow() -> str:
+    """Current UTC time as stored: ``YYYY-MM-DDTHH:MM:SSZ``."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class RunSummary:
+    """What one import did; also what ``ingest_runs`` holds for it."""
+
+    run_id: int
+    source: str
+    target: str
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    status: str = "running"
+    error: str | None = None
+    #: The first rejections, for the summary printed after an import.
+    sample_rejections: list[Rejection] = field(default_factory=list)
+
+    @property
+    def seen(self) -> int:
+        """Records read, good or bad."""
+        return self.new + self.updated + self.unchanged + self.rejected
+
+
+def _chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _synthetic_id(record: PaperRecord) -> str:
+    """Id for a paper no source has named: its DOI, else a digest of its normalized title."""
+    if record.doi:
+        return f"doi:{record.doi}"
+    return "title:" + hashlib.sha1(title_key(record.title).encode()).hexdigest()[:16]
+
+
+class _Batch:
+    """Records of one transaction, matched against the store and each other, then written."""
+
+    def __init__(self, conn: Connection, source: str, has_non_arxiv: bool) -> None:
+        self.conn = conn
+        self.source = source
+        self.has_non_arxiv = has_non_arxiv
+        self.rows: dict[str, dict[str, Any]] = {}  # id -> merged row
+        self.stored: dict[str, dict[str, Any]] = {}  # id -> row as it is in the store
+        self.status: dict[str, str] = {}  # id -> new | updated | unchanged
+        self.renamed: dict[str, str] = {}  # stored id -> new id (title-only paper got its arXiv id)
+        self.hashes: dict[str, str] = {}  # id -> hash of this source's record
+        self.pending_doi: dict[str, str] = {}  # DOI -> id, for rows of this batch
+        self.pending_title: dict[str, str] = {}  # title key -> id, for rows of this batch
+
+    # -- reading ---------------------------------------------------------------------------
+    def _load_rows(self, column: Any, values: list[Any], extra: Any = None) -> list[dict[str, Any]]:
+        found = []
+        for chunk in _chunks(values):
+            query = select(t.papers).where(column.in_(chunk))
+            if extra is not None:
+                query = query.where(extra)
+            found.extend(dict(r._mapping) for r in self.conn.execute(query))
+        return found
+
+    def classify(self, records: list[PaperRecord]) -> list[tuple[PaperRecord, str | None]]:
+        """Pair each record with the stored id it matches (or None), skipping identical re-imports."""
+        hashed = [(rec, record_hash(rec)) for rec in records]
+        with_id = list({rec.id for rec, _ in hashed if rec.id})
+        known: dict[str, str | None] = {}
+        for chunk in _chunks(with_id):
+            query = select(t.paper_sources.c.paper_id, t.paper_sources.c.record_hash).where(
+                t.paper_sources.c.source == self.source, t.paper_sources.c.paper_id.in_(chunk)
+            )
+            known.update((r[0], r[1]) for r in self.conn.execute(query))
+        todo: list[PaperRecord] = []
+        for rec, digest in hashed:
+            if rec.id and known.get(rec.id) == digest and rec.id not in self.rows:
+                self.status.setdefault(rec.id, "unchanged")
+                continue
+            todo.append(rec)
+            if rec.id:
+                self.hashes[rec.id] = digest
+        for row in self._load_rows(t.papers.c.id, [r.id for r in todo if r.id]):
+            self.stored[row["id"]] = row
+        # Records without an id match by DOI, then by normalized title; so do arXiv records
+        # whose paper is in the store only under a made-up id (e.g. from a Hugging Face page).
+        orphans = [r for r in todo if not r.id or (self.has_non_arxiv and r.id not in self.stored and is_arxiv_id(r.id))]
+        by_doi: dict[str, dict[str, Any]] = {}
+        by_title: dict[str, dict[str, Any]] = {}
+        if orphans:
+            dois = list({r.doi for r in orphans if r.doi})
+            keys = list({title_key(r.title) for r in orphans})
+            for row in self._load_rows(t.papers.c.doi, dois) + self._load_rows(t.papers.c.title_key, keys):
+                self.stored.setdefault(row["id"], row)
+                if row["doi"]:
+                    by_doi.setdefault(row["doi"], row)
+                # prefer arXiv papers, then the oldest, when titles collide
+                best = by_title.get(row["title_key"])
+                if best is None or (row["is_arxiv"], -row["seq"]) > (best["is_arxiv"], -best["seq"]):
+                    by_title[row["title_key"]] = row
+        out = []
+        for rec in todo:
+            match: str | None = None
+            if rec.id and rec.id in self.stored:
+                match = rec.id
+            elif rec.id is None or is_arxiv_id(rec.id):
+                row = (by_doi.get(rec.doi) if rec.doi else None) or by_title.get(title_key(rec.title))
+                if row is not None and (rec.id is None or not row["is_arxiv"]):
+                    match = row["id"]
+            out.append((rec, match))
+        return out
+
+    # -- merging ---------------------------------------------------------------------------
+    def add(self, rec: PaperRecord, match: str | None) -> None:
+        """Merge one record into the batch's rows (earlier records of the batch included)."""
+        key = match
+        if key is None and rec.id and rec.id in self.rows:
+            key = rec.id
+        elif key is None:
+            pending = self._pending_match(rec) if rec.id is None or is_arxiv_id(rec.id) else None
+            if pending and (rec.id is None or not self.rows[pending]["is_arxiv"]):
+                key = pending
+            else:
+                key = rec.id or _synthetic_id(rec)
+        key = self.renamed.get(key, key)
+        current = self.rows.get(key) or self.stored.get(key)
+        if current is None:
+            self._put(new_row(rec, key))
+            self.status[key] = "new"
+            return
+        target = key
+        if rec.id and rec.id != key and is_arxiv_id(rec.id) and not current["is_arxiv"]:
+            target = rec.id  # the paper finally has its arXiv id: re-key it
+            self.renamed[key] = target
+            self.rows.pop(key, None)
+            current = {**current, "id": target, "is_arxiv": True}
+            self.status[target] = "new" if self.status.pop(key, None) == "new" else "updated"
+            if key in self.hashes:
+                self.hashes[target] = self.hashes.pop(key)
+        merged = merge(current, rec)
+        self._put(merged)
+        if self.status.get(target) not in ("new", "updated") or target in self.stored:
+            original = self.stored.get(target)
+            if original is not None:
+                self.status[target] = "unchanged" if same_content(original, merged) else "updated"
+
+    def _put(self, row: dict[str, Any]) -> None:
+        self.rows[row["id"]] = row
+        if row["doi"]:
+            self.pending_doi[row["doi"]] = row["id"]
+        self.pending_title.setdefault(row["title_key"], row["id"])
+
+    def _pending_match(self, rec: PaperRecord) -> str | None:
+        found = (self.pending_doi.get(rec.doi) if rec.doi else None) or self.pending_title.get(title_key(rec.title))
+        return self.renamed.get(found, found) if found else None
+
+    # -- writing ---------------------------------------------------------------------------
+    def write(self, now: str) -> None:
+        """Write the batch's new and changed rows and the per-source record hashes."""
+        conn = self.conn
+        new_ids = [i for i, s in self.status.items() if s == "new"]
+        changed_ids = [i for i, s in self.status.items() if s == "updated"]
+        if self.renamed:  # drop the made-up ids; their rows come back under the arXiv id
+            old = list(self.renamed)
+            for table in (t.paper_authors, t.paper_categories, t.paper_sources):
+                conn.execute(table.delete().where(table.c.paper_id.in_(old)))
+            conn.execute(t.papers.delete().where(t.papers.c.id.in_(old)))
+            moved = [i for i in changed_ids if i in self.renamed.values()]
+            changed_ids = [i for i in changed_ids if i not in moved]
+            for new_id in moved:
+                old_id = next(k for k, v in self.renamed.items() if v == new_id)
+                self.rows[new_id]["first_seen"] = self.stored[old_id]["first_seen"]
+            new_ids += moved
+        seq = (conn.execute(select(func.max(t.papers.c.seq))).scalar() or 0) + 1
+        inserts = []
+        for pid in new_ids:
+            row = self.rows[pid]
+            row.setdefault("first_seen", now)
+            row["last_changed"] = now
+            row["seq"] = seq
+            seq += 1
+            inserts.append(row)
+        if inserts:
+            conn.execute(insert(t.papers), inserts)
+        if changed_ids:
+            updates = []
+            for pid in changed_ids:
+                row = self.rows[pid]
+                row["last_changed"] = now
+                row["seq"] = seq
+                seq += 1
+                updates.append({**row, "b_id": pid})
+            stmt = update(t.papers).where(t.papers.c.id == bindparam("b_id"))
+            conn.execute(stmt, [{k: v for k, v in u.items() if k != "id"} for u in updates])
+            relisted = [pid for pid in changed_ids if self._lists_changed(pid)]
+            for table in (t.paper_authors, t.paper_categories):
+                for chunk in _chunks(relisted):
+                    conn.execute(table.delete().where(table.c.paper_id.in_(chunk)))
+        else:
+            relisted = []
+        self._write_lists(new_ids + relisted)
+        self._write_sources(new_ids + changed_ids, now)
+
+    def _lists_changed(self, pid: str) -> bool:
+        old = self.stored.get(pid)
+        row = self.rows[pid]
+        return old is None or old["authors"] != row["authors"] or old["categories"] != row["categories"]
+
+    def _write_lists(self, ids: list[str]) -> None:
+        authors = []
+        categories = []
+        for pid in ids:
+            row = self.rows[pid]
+            authors.extend(
+                {"paper_id": pid, "position": i, "name": name, "author_key": author_key(name)}
+                for i, name in enumerate(row["authors"])
+            )
+            categories.extend(
+                {"paper_id": pid, "category": cat, "is_primary": i == 0} for i, cat in enumerate(row["categories"])
+            )
+        if authors:
+            self.conn.execute(insert(t.paper_authors), authors)
+        if categories:
+            self.conn.execute(insert(t.paper_categories), categories)
+
+    def _write_sources(self, ids: list[str], now: str) -> None:
+        """Record which sources gave each paper, with this source's record hash."""
+        rows = []
+        for pid in ids:
+            for source in self.rows[pid]["sources"]:
+                digest = self.hashes.get(pid) if source == self.source else None
+                rows.append({"paper_id": pid, "source": source, "record_hash": digest, "first_seen": now, "last_seen": now})
+        # Unchanged papers whose record from this source differed only in wording we ignore
+        # still get the new hash, so the next identical import takes the fast path.
+        for pid, status in self.status.items():
+            if status == "unchanged" and pid in self.hashes:
+                rows.append({"paper_id": pid, "source": self.source, "record_hash": self.hashes[pid], "first_seen": now, "last_seen": now})
+        if rows:
+            upsert(self.conn, t.paper_sources, rows, ["paper_id", "source"], keep=["first_seen"])
+
+
+class Ingestor:
+    """Feeds items from one source into the store, batch by batch, recording the run."""
+
+    def __init__(self, engine: Engine, source: str, target: str, batch_size: int = 2000) -> None:
+        self.engine = engine
+        self.batch_size = max(1, batch_size)
+        now = utcnow()
+        with engine.begin() as conn:
+            run_id = conn.execute(
+                insert(t.ingest_runs).values(
+                    source=source, target=target, started_at=now, status="running", new=0, updated=0, unchanged=0, rejected=0
+                )
+            ).inserted_primary_key[0]
+            self.has_non_arxiv = conn.execute(select(t.papers.c.id).where(~t.papers.c.is_arxiv).limit(1)).first() is not None
+        self.summary = RunSummary(run_id=run_id, source=source, target=target)
+
+    def run(self, items: Iterable[Item], progress: Callable[[RunSummary], None] | None = None) -> RunSummary:
+        """Consume every item; the run ends completed, or failed with the error recorded."""
+        records: list[PaperRecord] = []
+        rejected: list[Rejection] = []
+        try:
+            for item in items:
+                if isinstance(item, PaperRecord):
+                    records.append(item)
+                    if len(records) >= self.batch_size:
+                        self._flush(records, rejected, None)
+                        records, rejected = [], []
+                        if progress:
+                            progress(self.summary)
+                elif isinstance(item, Rejection):
+                    rejected.append(item)
+                    if len(rejected) >= self.batch_size:
+                        self._flush(records, rejected, None)
+                        records, rejected = [], []
+                elif isinstance(item, Checkpoint):
+                    self._flush(records, rejected, item)
+                    records, rejected = [], []
+            self._flush(records, rejected, None)
+            if progress:
+                progress(self.summary)
+        except BaseException as exc:
+            self.summary.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
+            self.summary.error = str(exc) or type(exc).__name__
+            self._finish()
+            raise
+        self.summary.status = "completed"
+        self._finish()
+        return self.summary
+
+    def _flush(self, records: list[PaperRecord], rejected: list[Rejection], checkpoint: Checkpoint | None) -> None:
+        if not records and not rejected and checkpoint is None:
+            return
+        now = utcnow()
+        s = self.summary
+        with self.engine.begin() as conn:
+            batch = _Batch(conn, s.source, self.has_non_arxiv)
+            for rec, match in batch.classify(records):
+                batch.add(rec, match)
+            batch.write(now)
+            counts = {"new": 0, "updated": 0, "unchanged": 0}
+            for status in batch.status.values():
+                counts[status] += 1
+            # Identical re-imports collapse by id; count every record the source gave.
+            counts["unchanged"] += len(records) - sum(counts.values())
+            if rejected:
+                conn.execute(insert(t.rejections), [{"run_id": s.run_id, "place": r.place, "reason": r.reason} for r in rejected])
+            if checkpoint is not None:
+                upsert(conn, t.harvest_state, [{"key": checkpoint.key, "state": checkpoint.state, "updated_at": now}], ["key"])
+            conn.execute(
+                update(t.ingest_runs)
+                .where(t.ingest_runs.c.id == s.run_id)
+                .values(
+                    new=t.ingest_runs.c.new + counts["new"],
+                    updated=t.ingest_runs.c.updated + counts["updated"],
+                    unchanged=t.ingest_runs.c.unchanged + counts["unchanged"],
+                    rejected=t.ingest_runs.c.rejected + len(rejected),
+                )
+            )
+        if any(row["id"] and not row["is_arxiv"] for row in batch.rows.values()):
+            self.has_non_arxiv = True
+        s.new += counts["new"]
+        s.updated += counts["updated"]
+        s.unchanged += counts["unchanged"]
+        s.rejected += len(rejected)
+        s.sample_rejections.extend(rejected[: max(0, 20 - len(s.sample_rejections))])
+
+    def _finish(self) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(t.ingest_runs)
+                .where(t.ingest_runs.c.id == self.summary.run_id)
+                .values(finished_at=utcnow(), status=self.summary.status, error=self.summary.error)
+            )

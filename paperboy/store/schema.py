@@ -1,0 +1,132 @@
+"""The store's tables, in SQLAlchemy Core, portable across SQLite and PostgreSQL.
+
+Dates are ISO 8601 strings (``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM:SSZ``): they sort correctly,
+read the same on every backend and need no conversion in the import hot path.  Lists (authors,
+categories, versions) are kept as JSON on the paper row for fast reads, and the ones that are
+queried (authors, categories, sources) also as rows of their own.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+papers = Table(
+    "papers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    #: True when ``id`` is an arXiv id (then abs/pdf links are arXiv's).
+    Column("is_arxiv", Boolean, nullable=False),
+    Column("version", Integer),
+    Column("versions", JSON, nullable=False),
+    Column("title", Text, nullable=False),
+    #: Normalized title, for matching records that carry no id.
+    Column("title_key", Text, nullable=False),
+    Column("abstract", Text, nullable=False),
+    Column("authors", JSON, nullable=False),
+    Column("categories", JSON, nullable=False),
+    Column("primary_category", String(32)),
+    Column("comment", Text),
+    Column("journal_ref", Text),
+    Column("doi", String(255)),
+    Column("license", Text),
+    Column("abs_url", Text),
+    Column("pdf_url", Text),
+    Column("code_url", Text),
+    Column("published", String(20)),
+    Column("updated", String(20)),
+    Column("announced", String(10)),
+    #: Votes reported by a source (Hugging Face), not paperboy's own.
+    Column("source_upvotes", Integer),
+    #: Authority of the current field values: (version, source rank) decides merges.
+    Column("field_rank", Integer, nullable=False),
+    Column("sources", JSON, nullable=False),
+    Column("first_seen", String(20), nullable=False),
+    Column("last_changed", String(20), nullable=False),
+    #: Monotonic change counter: derived indices catch up by reading rows with a larger seq.
+    Column("seq", Integer, nullable=False),
+    Index("ix_papers_title_key", "title_key"),
+    Index("ix_papers_doi", "doi"),
+    Index("ix_papers_announced", "announced"),
+    Index("ix_papers_primary_category", "primary_category"),
+    Index("ix_papers_seq", "seq", unique=True),
+)
+
+paper_authors = Table(
+    "paper_authors",
+    metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("name", Text, nullable=False),
+    #: Normalized name: one author page per key.
+    Column("author_key", Text, nullable=False),
+    Index("ix_paper_authors_key", "author_key"),
+)
+
+paper_categories = Table(
+    "paper_categories",
+    metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("category", String(32), primary_key=True),
+    Column("is_primary", Boolean, nullable=False),
+    Index("ix_paper_categories_category", "category"),
+)
+
+paper_sources = Table(
+    "paper_sources",
+    metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("source", String(16), primary_key=True),
+    #: Hash of the last record this source gave: an identical record is "unchanged" at once.
+    Column("record_hash", String(32)),
+    Column("first_seen", String(20), nullable=False),
+    Column("last_seen", String(20), nullable=False),
+    Index("ix_paper_sources_source", "source"),
+)
+
+ingest_runs = Table(
+    "ingest_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(16), nullable=False),
+    Column("target", Text, nullable=False),
+    Column("started_at", String(20), nullable=False),
+    Column("finished_at", String(20)),
+    #: running, completed, failed (error says why) or interrupted.
+    Column("status", String(16), nullable=False),
+    Column("new", Integer, nullable=False, default=0),
+    Column("updated", Integer, nullable=False, default=0),
+    Column("unchanged", Integer, nullable=False, default=0),
+    Column("rejected", Integer, nullable=False, default=0),
+    Column("error", Text),
+)
+
+rejections = Table(
+    "rejections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, ForeignKey("ingest_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("place", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Index("ix_rejections_run", "run_id"),
+)
+
+harvest_state = Table(
+    "harvest_state",
+    metadata,
+    Column("key", String(255), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", String(20), nullable=False),
+)

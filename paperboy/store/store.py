@@ -1,0 +1,187 @@
+"""The data layer: every read and write of the store goes through ``Store``.
+
+Higher layers never write SQL; a second backend (PostgreSQL) only needs another URL, because
+everything here is SQLAlchemy Core and the backend-specific statements live in ``dialect``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator
+
+from sqlalchemy import Engine, func, select
+
+from paperboy.config import Settings
+from paperboy.sources.normalize import author_key
+from paperboy.sources.record import Item
+from paperboy.store import schema as t
+from paperboy.store.db import make_engine, migrate
+from paperboy.store.ingest import Ingestor, RunSummary
+
+#: Columns that describe a paper to its readers (bookkeeping left out).
+PAPER_FIELDS = (
+    "id",
+    "version",
+    "versions",
+    "title",
+    "abstract",
+    "authors",
+    "categories",
+    "comment",
+    "journal_ref",
+    "doi",
+    "license",
+    "abs_url",
+    "pdf_url",
+    "code_url",
+    "published",
+    "updated",
+    "announced",
+    "source_upvotes",
+    "sources",
+)
+
+
+class Store:
+    """The source of truth: papers, ingest runs and harvest state."""
+
+    def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
+        self.engine = engine
+        self.settings = settings
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @classmethod
+    def open(cls, settings: Settings) -> Store:
+        """Open (creating and migrating if needed) the store a settings object names."""
+        if not settings.database_url:
+            Path(settings.home).mkdir(parents=True, exist_ok=True)
+        engine = make_engine(settings.db_url)
+        migrate(engine)
+        return cls(engine, settings)
+
+    def close(self) -> None:
+        """Release connections (and let SQLite checkpoint its WAL)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -------------------------------------------------------------------------
+    def ingest(
+        self,
+        source: str,
+        target: str,
+        items: Iterable[Item],
+        progress: Callable[[RunSummary], None] | None = None,
+        batch_size: int | None = None,
+    ) -> RunSummary:
+        """Import items from one source as one recorded run."""
+        size = batch_size or (self.settings.batch_size if self.settings else 2000)
+        return Ingestor(self.engine, source, target, size).run(items, progress)
+
+    # -- papers --------------------------------------------------------------------------
+    def get_paper(self, paper_id: str) -> dict[str, Any] | None:
+        """One paper by its stored id, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t.papers).where(t.papers.c.id == paper_id)).first()
+        return dict(row._mapping) if row else None
+
+    def get_papers(self, ids: list[str]) -> list[dict[str, Any]]:
+        """Papers by id, in the order asked (missing ids are skipped)."""
+        found: dict[str, dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 5000):
+                chunk = ids[start : start + 5000]
+                for row in conn.execute(select(t.papers).where(t.papers.c.id.in_(chunk))):
+                    found[row.id] = dict(row._mapping)
+        return [found[i] for i in ids if i in found]
+
+    def iter_papers(self, after_seq: int = 0, batch: int = 2000) -> Iterator[dict[str, Any]]:
+        """Every paper changed after ``after_seq``, in change order, streamed in pages."""
+        last = after_seq
+        while True:
+            with self.engine.connect() as conn:
+                rows = conn.execute(select(t.papers).where(t.papers.c.seq > last).order_by(t.papers.c.seq).limit(batch)).all()
+            if not rows:
+                return
+            for row in rows:
+                yield dict(row._mapping)
+            last = rows[-1].seq
+
+    def count_papers(self) -> int:
+        """How many papers the store holds."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.count()).select_from(t.papers)).scalar_one()
+
+    def max_seq(self) -> int:
+        """The newest change counter (0 for an empty store)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.max(t.papers.c.seq))).scalar() or 0
+
+    def papers_by_author(self, name: str, limit: int = 200) -> list[dict[str, Any]]:
+        """Papers of one author (any spelling with the same normalized key), newest first."""
+        key = author_key(name)
+        query = (
+            select(t.papers)
+            .join(t.paper_authors, t.paper_authors.c.paper_id == t.papers.c.id)
+            .where(t.paper_authors.c.author_key == key)
+            .order_by(t.papers.c.announced.desc(), t.papers.c.id.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    # -- runs and statistics -------------------------------------------------------------
+    def runs(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The latest ingest runs, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.ingest_runs).order_by(t.ingest_runs.c.id.desc()).limit(limit))
+            return [dict(r._mapping) for r in rows]
+
+    def rejections(self, run_id: int, limit: int | None = None) -> list[dict[str, Any]]:
+        """The rejected records of one run, in the order they were met."""
+        query = select(t.rejections.c.place, t.rejections.c.reason).where(t.rejections.c.run_id == run_id).order_by(t.rejections.c.id)
+        if limit:
+            query = query.limit(limit)
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def stats(self, days: int = 14, top: int = 15) -> dict[str, Any]:
+        """What the store holds: totals, papers per announcement day, category and source."""
+        with self.engine.connect() as conn:
+            total = conn.execute(select(func.count()).select_from(t.papers)).scalar_one()
+            day = t.papers.c.announced
+            by_day = conn.execute(
+                select(day, func.count()).where(day.is_not(None)).group_by(day).order_by(day.desc()).limit(days)
+            ).all()
+            n_days, first_day, last_day = conn.execute(
+                select(func.count(func.distinct(day)), func.min(day), func.max(day))
+            ).one()
+            cat = t.paper_categories.c.category
+            primary = t.paper_categories.c.is_primary
+            by_category = conn.execute(
+                select(cat, func.count()).where(primary).group_by(cat).order_by(func.count().desc()).limit(top)
+            ).all()
+            src = t.paper_sources.c.source
+            by_source = conn.execute(select(src, func.count()).group_by(src).order_by(func.count().desc())).all()
+            authors = conn.execute(select(func.count(func.distinct(t.paper_authors.c.author_key)))).scalar_one()
+        return {
+            "papers": total,
+            "authors": authors,
+            "days": n_days,
+            "first_day": first_day,
+            "last_day": last_day,
+            "by_day": [tuple(r) for r in by_day],
+            "by_category": [tuple(r) for r in by_category],
+            "by_source": [tuple(r) for r in by_source],
+            "runs": self.runs(10),
+        }
+
+    # -- harvest state -------------------------------------------------------------------
+    def get_state(self, key: str) -> dict[str, Any] | None:
+        """A harvester's saved position (written atomically with its records), or ``None``."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.harvest_state.c.state).where(t.harvest_state.c.key == key)).scalar()
