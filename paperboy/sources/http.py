@@ -1,0 +1,119 @@
+"""HTTP for the network importers: one polite, patient client.
+
+* A process-wide rate limiter per service: arXiv asks for at most one request every 3 seconds
+  from a client, whichever importer (API, OAI-PMH, RSS) makes it, so they share one limiter.
+* Retries with exponential back-off on 429, 5xx, time-outs, dropped connections and truncated
+  bodies; ``Retry-After`` is honoured.  Other 4xx answers fail at once: retrying cannot help.
+* Failures end as a one-line ``SourceError`` naming the URL, never a traceback.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable, TypeVar
+
+import httpx
+
+from paperboy.config import Settings
+from paperboy.sources.record import SourceError
+
+T = TypeVar("T")
+
+RETRY_STATUS = {429, 500, 502, 503, 504}
+MAX_DELAY = 120.0
+
+
+class RateLimiter:
+    """At most one request per ``interval`` seconds, across every thread of the process."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._lock = threading.Lock()
+        self._last = 0.0
+
+    def wait(self) -> None:
+        """Block until the next request may start, and claim that slot."""
+        with self._lock:
+            now = time.monotonic()
+            delay = self._last + self.interval - now
+            if delay > 0:
+                time.sleep(delay)
+            self._last = time.monotonic()
+
+
+_limiters: dict[str, RateLimiter] = {}
+_limiters_lock = threading.Lock()
+
+
+def shared_limiter(key: str, interval: float) -> RateLimiter:
+    """The process's limiter for a service; the interval follows the latest setting."""
+    with _limiters_lock:
+        limiter = _limiters.setdefault(key, RateLimiter(interval))
+        limiter.interval = interval
+        return limiter
+
+
+class BadBody(ValueError):
+    """Raised by a ``parse`` callback when a body is unusable (truncated XML): worth a retry."""
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if value and value.strip().isdigit():
+        return min(float(value), MAX_DELAY)
+    return None
+
+
+class HttpClient:
+    """GET with rate limiting and retries; ``parse`` turns a body into a value or raises ``BadBody``."""
+
+    def __init__(self, settings: Settings, service: str = "arxiv", interval: float | None = None) -> None:
+        self.settings = settings
+        self.limiter = shared_limiter(service, settings.arxiv_min_interval if interval is None else interval)
+        self.client = httpx.Client(
+            timeout=settings.http_timeout,
+            headers={"User-Agent": settings.user_agent},
+            follow_redirects=True,
+        )
+        #: Seconds slept in back-off, for tests and progress messages.
+        self.backoff_total = 0.0
+
+    def close(self) -> None:
+        """Close the connection pool."""
+        self.client.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def get(self, url: str, params: dict[str, Any] | None = None, parse: Callable[[bytes], T] | None = None) -> T:
+        """Fetch ``url`` and return ``parse(body)`` (the raw bytes when no parser is given)."""
+        attempts = max(1, self.settings.http_retries + 1)
+        last_error = ""
+        for attempt in range(attempts):
+            self.limiter.wait()
+            delay: float | None = None
+            try:
+                response = self.client.get(url, params=params)
+                if response.status_code in RETRY_STATUS:
+                    last_error = f"HTTP {response.status_code}"
+                    delay = _retry_after(response)
+                elif response.status_code >= 400:
+                    raise SourceError(f"{response.request.url}: HTTP {response.status_code}")
+                else:
+                    body = response.content
+                    return parse(body) if parse else body  # type: ignore[return-value]
+            except httpx.TimeoutException:
+                last_error = "timed out"
+            except httpx.TransportError as exc:
+                last_error = f"connection failed ({exc.__class__.__name__}: {exc})"
+            except BadBody as exc:
+                last_error = f"unusable response ({exc})"
+            if attempt + 1 < attempts:
+                wait = delay if delay is not None else min(self.settings.http_backoff * 2**attempt, MAX_DELAY)
+                self.backoff_total += wait
+                time.sleep(wait)
+        raise SourceError(f"{url}: gave up after {attempts} attempts ({last_error})")
