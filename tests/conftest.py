@@ -1,0 +1,27 @@
+"""Shared fixtures: a fresh store in a temporary home for each test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from paperboy.config import Settings, load_settings
+from paperboy.store import Store
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for a throw-away home: no rate-limit waits, short back-off."""
+    return load_settings(tmp_path / "home", arxiv_min_interval=0.0, http_backoff=0.01, http_timeout=2.0, batch_size=50)
+
+
+@pytest.fixture
+def store(settings: Settings):
+    """An empty, migrated store."""
+    with Store.open(settings) as st:
+        yield st
