@@ -62,6 +62,8 @@ _LATEX_WRAPPERS = re.compile(
 _LATEX_ACCENT = re.compile(r"\\[`'^\"~=.uvHckrb]\s*\{?([A-Za-z])\}?")
 _LATEX_CMD = re.compile(r"\\([A-Za-z]+)")
 _NON_ALNUM = re.compile(r"[\W_]+", re.UNICODE)
+#: Braces and dollars only group LaTeX; dropping them keeps "{F}ast" one word.
+_LATEX_GROUPING = str.maketrans("", "", "{}$")
 
 
 def _greek_to_name(char: str) -> str:
@@ -71,19 +73,25 @@ def _greek_to_name(char: str) -> str:
     return char
 
 
-@lru_cache(maxsize=65536)
+def _fold(text: str) -> str:
+    """Lower-case, accents and punctuation removed (Greek letters spelled out)."""
+    if not text.isascii():
+        text = "".join(_greek_to_name(c) if "\u0370" <= c <= "\u03ff" else c for c in text)
+        text = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in text if not unicodedata.combining(c))
+    return " ".join(_NON_ALNUM.sub(" ", text.casefold()).split())
+
+
 def title_key(title: str) -> str:
     """Match key for titles: case, punctuation, white space, accents and LaTeX markup removed.
 
     ``"$\\alpha$-Nets: {F}ast"`` and ``"α-Nets: Fast"`` both become ``"alpha nets fast"``.
     """
-    text = _LATEX_WRAPPERS.sub("", title)
-    text = _LATEX_ACCENT.sub(r"\1", text)
-    text = _LATEX_CMD.sub(r" \1 ", text)
-    text = "".join(_greek_to_name(c) if "\u0370" <= c <= "\u03ff" else c for c in text)
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return _NON_ALNUM.sub(" ", text.casefold()).strip()
+    if "\\" in title:
+        title = _LATEX_WRAPPERS.sub("", title)
+        title = _LATEX_ACCENT.sub(r"\1", title)
+        title = _LATEX_CMD.sub(r" \1 ", title)
+    return _fold(title.translate(_LATEX_GROUPING))
 
 
 @lru_cache(maxsize=262144)
@@ -94,9 +102,7 @@ def author_key(name: str) -> str:
         last, first = (part.strip() for part in text.split(","))
         if first and last and not first.lower().startswith(("jr", "sr", "ii", "iii")):
             text = f"{first} {last}"
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return _NON_ALNUM.sub(" ", text.casefold()).strip()
+    return _fold(text)
 
 
 def normalize_doi(doi: str | None) -> str | None:

@@ -39,9 +39,11 @@ def make_engine(url: str) -> Engine:
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
-            cur.execute("PRAGMA foreign_keys=ON")
+            # Link tables are clustered by author/category, so SQLite could only check their
+            # foreign keys by scanning; the data layer writes them in the paper's transaction.
+            cur.execute("PRAGMA foreign_keys=OFF")
             cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA cache_size=-65536")
+            cur.execute("PRAGMA cache_size=-131072")
             cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
 

@@ -17,7 +17,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, upda
 from paperboy.sources.normalize import author_key, is_arxiv_id, title_key
 from paperboy.sources.record import Checkpoint, Item, PaperRecord, Rejection
 from paperboy.store import schema as t
-from paperboy.store.dialect import upsert
+from paperboy.store.dialect import bulk_insert, upsert
 from paperboy.store.merge import merge, new_row, record_hash, same_content
 
 #: SQLite accepts 32,766 bound parameters; stay well below for every backend.
@@ -187,10 +187,9 @@ class _Batch:
         new_ids = [i for i, s in self.status.items() if s == "new"]
         changed_ids = [i for i, s in self.status.items() if s == "updated"]
         if self.renamed:  # drop the made-up ids; their rows come back under the arXiv id
-            old = list(self.renamed)
-            for table in (t.paper_authors, t.paper_categories, t.paper_sources):
-                conn.execute(table.delete().where(table.c.paper_id.in_(old)))
-            conn.execute(t.papers.delete().where(t.papers.c.id.in_(old)))
+            gone = [self.stored[old] for old in self.renamed if old in self.stored]
+            self._delete_links(gone, sources=True)
+            conn.execute(t.papers.delete().where(t.papers.c.id.in_([row["id"] for row in gone])))
             moved = [i for i in changed_ids if i in self.renamed.values()]
             changed_ids = [i for i in changed_ids if i not in moved]
             for new_id in moved:
@@ -207,7 +206,7 @@ class _Batch:
             seq += 1
             inserts.append(row)
         if inserts:
-            conn.execute(insert(t.papers), inserts)
+            bulk_insert(conn, t.papers, inserts)
         if changed_ids:
             updates = []
             for pid in changed_ids:
@@ -219,18 +218,41 @@ class _Batch:
             stmt = update(t.papers).where(t.papers.c.id == bindparam("b_id"))
             conn.execute(stmt, [{k: v for k, v in u.items() if k != "id"} for u in updates])
             relisted = [pid for pid in changed_ids if self._lists_changed(pid)]
-            for table in (t.paper_authors, t.paper_categories):
-                for chunk in _chunks(relisted):
-                    conn.execute(table.delete().where(table.c.paper_id.in_(chunk)))
+            self._delete_links([self.stored[pid] for pid in relisted])
         else:
             relisted = []
         self._write_lists(new_ids + relisted)
-        self._write_sources(new_ids + changed_ids, now)
+        self._write_sources(new_ids, changed_ids, now)
 
     def _lists_changed(self, pid: str) -> bool:
         old = self.stored.get(pid)
         row = self.rows[pid]
         return old is None or old["authors"] != row["authors"] or old["categories"] != row["categories"]
+
+    def _delete_links(self, rows: list[dict[str, Any]], sources: bool = False) -> None:
+        """Delete the author and category links of stored rows (by their clustered keys)."""
+        if not rows:
+            return
+        authors = [
+            {"k": author_key(name), "p": row["id"], "i": i} for row in rows for i, name in enumerate(row["authors"])
+        ]
+        categories = [{"k": cat, "p": row["id"]} for row in rows for cat in row["categories"]]
+        a, c = t.paper_authors.c, t.paper_categories.c
+        if authors:
+            self.conn.execute(
+                t.paper_authors.delete().where(
+                    a.author_key == bindparam("k"), a.paper_id == bindparam("p"), a.position == bindparam("i")
+                ),
+                authors,
+            )
+        if categories:
+            self.conn.execute(
+                t.paper_categories.delete().where(c.category == bindparam("k"), c.paper_id == bindparam("p")),
+                categories,
+            )
+        if sources:
+            ids = [row["id"] for row in rows]
+            self.conn.execute(t.paper_sources.delete().where(t.paper_sources.c.paper_id.in_(ids)))
 
     def _write_lists(self, ids: list[str]) -> None:
         authors = []
@@ -245,24 +267,27 @@ class _Batch:
                 {"paper_id": pid, "category": cat, "is_primary": i == 0} for i, cat in enumerate(row["categories"])
             )
         if authors:
-            self.conn.execute(insert(t.paper_authors), authors)
+            bulk_insert(self.conn, t.paper_authors, authors)
         if categories:
-            self.conn.execute(insert(t.paper_categories), categories)
+            bulk_insert(self.conn, t.paper_categories, categories)
 
-    def _write_sources(self, ids: list[str], now: str) -> None:
+    def _write_sources(self, new_ids: list[str], changed_ids: list[str], now: str) -> None:
         """Record which sources gave each paper, with this source's record hash."""
-        rows = []
-        for pid in ids:
-            for source in self.rows[pid]["sources"]:
-                digest = self.hashes.get(pid) if source == self.source else None
-                rows.append({"paper_id": pid, "source": source, "record_hash": digest, "first_seen": now, "last_seen": now})
-        # Unchanged papers whose record from this source differed only in wording we ignore
+        fresh = [self._source_row(pid, source, now) for pid in new_ids for source in self.rows[pid]["sources"]]
+        bulk_insert(self.conn, t.paper_sources, fresh)
+        rows = [self._source_row(pid, source, now) for pid in changed_ids for source in self.rows[pid]["sources"]]
+        # Unchanged papers whose record from this source differed only in ways the merge ignores
         # still get the new hash, so the next identical import takes the fast path.
-        for pid, status in self.status.items():
-            if status == "unchanged" and pid in self.hashes:
-                rows.append({"paper_id": pid, "source": self.source, "record_hash": self.hashes[pid], "first_seen": now, "last_seen": now})
-        if rows:
-            upsert(self.conn, t.paper_sources, rows, ["paper_id", "source"], keep=["first_seen"])
+        rows += [
+            self._source_row(pid, self.source, now)
+            for pid, status in self.status.items()
+            if status == "unchanged" and pid in self.hashes
+        ]
+        upsert(self.conn, t.paper_sources, rows, ["paper_id", "source"], keep=["first_seen"])
+
+    def _source_row(self, pid: str, source: str, now: str) -> dict[str, Any]:
+        digest = self.hashes.get(pid) if source == self.source else None
+        return {"paper_id": pid, "source": source, "record_hash": digest, "first_seen": now, "last_seen": now}
 
 
 class Ingestor:

@@ -26,7 +26,10 @@ metadata = MetaData()
 papers = Table(
     "papers",
     metadata,
-    Column("id", String(64), primary_key=True),
+    #: Monotonic change counter and row key: every insert or change takes the next value, so
+    #: derived indices catch up by reading rows with a larger seq, and inserts append in order.
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("id", String(64), nullable=False, unique=True),
     #: True when ``id`` is an arXiv id (then abs/pdf links are arXiv's).
     Column("is_arxiv", Boolean, nullable=False),
     Column("version", Integer),
@@ -55,33 +58,31 @@ papers = Table(
     Column("sources", JSON, nullable=False),
     Column("first_seen", String(20), nullable=False),
     Column("last_changed", String(20), nullable=False),
-    #: Monotonic change counter: derived indices catch up by reading rows with a larger seq.
-    Column("seq", Integer, nullable=False),
     Index("ix_papers_title_key", "title_key"),
     Index("ix_papers_doi", "doi"),
     Index("ix_papers_announced", "announced"),
-    Index("ix_papers_primary_category", "primary_category"),
-    Index("ix_papers_seq", "seq", unique=True),
 )
 
+# Link tables are clustered on the column they are searched by (one B-tree each, no rowid):
+# an author's papers, a category's papers, a paper's sources.
 paper_authors = Table(
     "paper_authors",
     metadata,
+    #: Normalized name: one author page per key.
+    Column("author_key", Text, primary_key=True),
     Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     Column("position", Integer, primary_key=True),
     Column("name", Text, nullable=False),
-    #: Normalized name: one author page per key.
-    Column("author_key", Text, nullable=False),
-    Index("ix_paper_authors_key", "author_key"),
+    sqlite_with_rowid=False,
 )
 
 paper_categories = Table(
     "paper_categories",
     metadata,
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     Column("category", String(32), primary_key=True),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     Column("is_primary", Boolean, nullable=False),
-    Index("ix_paper_categories_category", "category"),
+    sqlite_with_rowid=False,
 )
 
 paper_sources = Table(
@@ -93,7 +94,7 @@ paper_sources = Table(
     Column("record_hash", String(32)),
     Column("first_seen", String(20), nullable=False),
     Column("last_seen", String(20), nullable=False),
-    Index("ix_paper_sources_source", "source"),
+    sqlite_with_rowid=False,
 )
 
 ingest_runs = Table(

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 14:24:42.687997
+Create Date: 2026-11-23 14:33:35.522817
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     op.create_table('papers',
+    sa.Column('seq', sa.Integer(), autoincrement=False, nullable=False),
     sa.Column('id', sa.String(length=64), nullable=False),
     sa.Column('is_arxiv', sa.Boolean(), nullable=False),
     sa.Column('version', sa.Integer(), nullable=True),
@@ -65,37 +66,31 @@ def upgrade() -> None:
     sa.Column('sources', sa.JSON(), nullable=False),
     sa.Column('first_seen', sa.String(length=20), nullable=False),
     sa.Column('last_changed', sa.String(length=20), nullable=False),
-    sa.Column('seq', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('id')
+    sa.PrimaryKeyConstraint('seq'),
+    sa.UniqueConstraint('id')
     )
     with op.batch_alter_table('papers', schema=None) as batch_op:
         batch_op.create_index('ix_papers_announced', ['announced'], unique=False)
         batch_op.create_index('ix_papers_doi', ['doi'], unique=False)
-        batch_op.create_index('ix_papers_primary_category', ['primary_category'], unique=False)
-        batch_op.create_index('ix_papers_seq', ['seq'], unique=True)
         batch_op.create_index('ix_papers_title_key', ['title_key'], unique=False)
 
     op.create_table('paper_authors',
+    sa.Column('author_key', sa.Text(), nullable=False),
     sa.Column('paper_id', sa.String(length=64), nullable=False),
     sa.Column('position', sa.Integer(), nullable=False),
     sa.Column('name', sa.Text(), nullable=False),
-    sa.Column('author_key', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['paper_id'], ['papers.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('paper_id', 'position')
+    sa.PrimaryKeyConstraint('author_key', 'paper_id', 'position'),
+    sqlite_with_rowid=False
     )
-    with op.batch_alter_table('paper_authors', schema=None) as batch_op:
-        batch_op.create_index('ix_paper_authors_key', ['author_key'], unique=False)
-
     op.create_table('paper_categories',
-    sa.Column('paper_id', sa.String(length=64), nullable=False),
     sa.Column('category', sa.String(length=32), nullable=False),
+    sa.Column('paper_id', sa.String(length=64), nullable=False),
     sa.Column('is_primary', sa.Boolean(), nullable=False),
     sa.ForeignKeyConstraint(['paper_id'], ['papers.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('paper_id', 'category')
+    sa.PrimaryKeyConstraint('category', 'paper_id'),
+    sqlite_with_rowid=False
     )
-    with op.batch_alter_table('paper_categories', schema=None) as batch_op:
-        batch_op.create_index('ix_paper_categories_category', ['category'], unique=False)
-
     op.create_table('paper_sources',
     sa.Column('paper_id', sa.String(length=64), nullable=False),
     sa.Column('source', sa.String(length=16), nullable=False),
@@ -103,11 +98,9 @@ def upgrade() -> None:
     sa.Column('first_seen', sa.String(length=20), nullable=False),
     sa.Column('last_seen', sa.String(length=20), nullable=False),
     sa.ForeignKeyConstraint(['paper_id'], ['papers.id'], ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('paper_id', 'source')
+    sa.PrimaryKeyConstraint('paper_id', 'source'),
+    sqlite_with_rowid=False
     )
-    with op.batch_alter_table('paper_sources', schema=None) as batch_op:
-        batch_op.create_index('ix_paper_sources_source', ['source'], unique=False)
-
     op.create_table('rejections',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('run_id', sa.Integer(), nullable=False),
@@ -128,22 +121,11 @@ def downgrade() -> None:
         batch_op.drop_index('ix_rejections_run')
 
     op.drop_table('rejections')
-    with op.batch_alter_table('paper_sources', schema=None) as batch_op:
-        batch_op.drop_index('ix_paper_sources_source')
-
     op.drop_table('paper_sources')
-    with op.batch_alter_table('paper_categories', schema=None) as batch_op:
-        batch_op.drop_index('ix_paper_categories_category')
-
     op.drop_table('paper_categories')
-    with op.batch_alter_table('paper_authors', schema=None) as batch_op:
-        batch_op.drop_index('ix_paper_authors_key')
-
     op.drop_table('paper_authors')
     with op.batch_alter_table('papers', schema=None) as batch_op:
         batch_op.drop_index('ix_papers_title_key')
-        batch_op.drop_index('ix_papers_seq')
-        batch_op.drop_index('ix_papers_primary_category')
         batch_op.drop_index('ix_papers_doi')
         batch_op.drop_index('ix_papers_announced')
 

@@ -1,0 +1,42 @@
+# paperboy: `make run` and `make test` do their whole set-up themselves on a fresh machine.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+HOME_DIR ?= $(CURDIR)/var/home
+CORPUS ?= $(CURDIR)/../shared/data/arxiv-2025-2026.jsonl.gz
+
+.PHONY: install run test bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch is pinned to the CPU build waiting in pip's local wheel folder; never a CUDA build.
+	$(BIN)/pip install -q "torch==2.13.0"
+	$(BIN)/pip install -q -e ".[dev]"
+	rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## run: import the real sample corpus (or the latest arXiv listings) and show what the store holds
+run: install
+	@if [ -f "$(CORPUS)" ]; then \
+		$(BIN)/paperboy --home "$(HOME_DIR)" ingest jsonl "$(CORPUS)"; \
+	else \
+		echo "no sample corpus at $(CORPUS): fetching the latest arXiv listings"; \
+		$(BIN)/paperboy --home "$(HOME_DIR)" ingest rss; \
+	fi
+	$(BIN)/paperboy --home "$(HOME_DIR)" stats
+
+## test: lint and run the test suite
+test: install lint
+	$(BIN)/pytest -q
+
+lint: install
+	$(BIN)/ruff check paperboy tests bench
+
+## bench: the performance figures the issues ask for
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

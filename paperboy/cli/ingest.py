@@ -1,0 +1,173 @@
+"""``paperboy ingest SOURCE …``: one sub-command per paper source, each with a progress bar and a summary."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Iterable, Optional
+
+import typer
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from paperboy.cli.common import console, open_store
+from paperboy.sources.record import Item
+from paperboy.store import RunSummary, Store
+
+ingest_app = typer.Typer(help="Import papers from a file or a service.", no_args_is_help=True)
+
+
+def run_import(store: Store, source: str, target: str, items: Iterable[Item]) -> RunSummary:
+    """Feed items into the store under a live progress bar, then print the run's summary."""
+    started = time.monotonic()
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(bar_width=None),
+        TextColumn("{task.fields[counts]}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"{source} {target}", total=None, counts="")
+
+        def progress(s: RunSummary) -> None:
+            rate = s.seen / max(time.monotonic() - started, 1e-6)
+            bar.update(
+                task,
+                counts=f"{s.seen:,} read · {s.new:,} new · {s.updated:,} updated · {s.rejected:,} rejected · {rate:,.0f}/s",
+            )
+
+        summary = store.ingest(source, target, items, progress=progress)
+    print_summary(summary, time.monotonic() - started)
+    return summary
+
+
+def print_summary(s: RunSummary, seconds: float) -> None:
+    """The table printed after every import, with the first rejected records."""
+    table = Table(title=f"ingest run {s.run_id}: {s.source} {s.target}", title_justify="left")
+    for name in ("new", "updated", "unchanged", "rejected", "seconds", "records/s"):
+        table.add_column(name, justify="right")
+    table.add_row(
+        f"{s.new:,}",
+        f"{s.updated:,}",
+        f"{s.unchanged:,}",
+        f"{s.rejected:,}",
+        f"{seconds:.1f}",
+        f"{s.seen / max(seconds, 1e-6):,.0f}",
+    )
+    console.print(table)
+    if s.sample_rejections:
+        rej = Table(title="rejected records", title_justify="left", show_lines=False)
+        rej.add_column("where")
+        rej.add_column("why")
+        for r in s.sample_rejections[:10]:
+            rej.add_row(r.place, r.reason)
+        console.print(rej)
+        if s.rejected > 10:
+            console.print(f"… and {s.rejected - 10:,} more: [bold]paperboy stats --run {s.run_id}[/bold]")
+
+
+PathsArg = Annotated[list[Path], typer.Argument(help="Files to import (plain or .gz).", show_default=False)]
+
+
+@ingest_app.command("jsonl")
+def ingest_jsonl(ctx: typer.Context, paths: PathsArg) -> None:
+    """JSON lines: the sample corpus's shape, the generic shape, or a paperboy export."""
+    from paperboy.sources import jsonl
+
+    with open_store(ctx) as store:
+        for path in paths:
+            run_import(store, "jsonl", str(path), jsonl.read(path))
+
+
+@ingest_app.command("kaggle")
+def ingest_kaggle(ctx: typer.Context, paths: PathsArg) -> None:
+    """The Kaggle arXiv metadata snapshot (arxiv-metadata-oai-snapshot.json), streamed."""
+    from paperboy.sources import kaggle
+
+    with open_store(ctx) as store:
+        for path in paths:
+            run_import(store, "kaggle", str(path), kaggle.read(path))
+
+
+@ingest_app.command("arxiv")
+def ingest_arxiv(
+    ctx: typer.Context,
+    query: Annotated[
+        Optional[str], typer.Option("--query", "-q", help='search_query, e.g. "cat:cs.LG AND submittedDate:[…]".')
+    ] = None,
+    ids: Annotated[Optional[list[str]], typer.Option("--id", help="An arXiv id (repeatable).")] = None,
+    max_results: Annotated[Optional[int], typer.Option("--max", help="Stop after this many entries.")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="API endpoint (default: arXiv's).")] = None,
+) -> None:
+    """The arXiv API: a search query or a list of ids, paged and rate-limited."""
+    from paperboy.sources import arxiv_api
+
+    if not query and not ids:
+        raise typer.BadParameter("give --query or at least one --id")
+    with open_store(ctx, arxiv_api_url=base_url) as store:
+        target = query or ",".join(ids or [])
+        run_import(store, "arxiv", target, arxiv_api.read(store.settings, query=query, id_list=ids, max_results=max_results))
+
+
+@ingest_app.command("oai")
+def ingest_oai(
+    ctx: typer.Context,
+    set_spec: Annotated[Optional[str], typer.Option("--set", help="OAI set, e.g. cs or cs:cs:LG.")] = None,
+    from_date: Annotated[
+        Optional[str], typer.Option("--from", help="YYYY-MM-DD; default: where the last harvest stopped.")
+    ] = None,
+    until: Annotated[Optional[str], typer.Option("--until", help="YYYY-MM-DD.")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OAI-PMH endpoint (default: arXiv's).")] = None,
+) -> None:
+    """arXiv OAI-PMH ListRecords, incremental: resumes where the last harvest stopped (or crashed)."""
+    from paperboy.sources import oai
+
+    with open_store(ctx, arxiv_oai_url=base_url) as store:
+        state = store.get_state(oai.state_key(store.settings, set_spec))
+        items = oai.read(store.settings, set_spec=set_spec, from_date=from_date, until=until, state=state)
+        run_import(store, "oai", f"{store.settings.arxiv_oai_url} set={set_spec or '*'}", items)
+
+
+@ingest_app.command("rss")
+def ingest_rss(
+    ctx: typer.Context,
+    categories: Annotated[
+        Optional[list[str]], typer.Argument(help="Categories, e.g. cs.LG cs.CL (default: the settings').")
+    ] = None,
+    file: Annotated[Optional[Path], typer.Option("--file", help="A saved RSS/Atom listing instead of fetching.")] = None,
+    base_url: Annotated[Optional[str], typer.Option("--base-url", help="Listing base URL (default: arXiv's).")] = None,
+) -> None:
+    """The daily arXiv listing (RSS or Atom) for one or more categories."""
+    from paperboy.sources import rss
+
+    with open_store(ctx, arxiv_rss_url=base_url) as store:
+        if file is not None:
+            run_import(store, "rss", str(file), rss.read_file(file))
+            return
+        cats = list(categories or store.settings.categories)
+        run_import(store, "rss", "+".join(cats), rss.read(store.settings, cats))
+
+
+@ingest_app.command("hf")
+def ingest_hf(
+    ctx: typer.Context,
+    paths: Annotated[
+        Optional[list[Path]], typer.Argument(help="Saved Daily Papers pages (.txt) or API JSON (.json).")
+    ] = None,
+    date: Annotated[Optional[str], typer.Option("--date", help="Fetch /api/daily_papers for YYYY-MM-DD.")] = None,
+    fetch: Annotated[bool, typer.Option("--fetch", help="Fetch today's /api/daily_papers.")] = False,
+) -> None:
+    """Hugging Face Daily Papers: saved page text, API JSON files, or the live API."""
+    from paperboy.sources import hf
+
+    if not paths and not date and not fetch:
+        raise typer.BadParameter("give files, --date or --fetch")
+    with open_store(ctx) as store:
+        for path in paths or []:
+            reader = hf.read_json if path.suffix.lower() == ".json" else hf.read_page
+            run_import(store, "hf", str(path), reader(path))
+        if date or fetch:
+            run_import(store, "hf", f"daily_papers {date or 'latest'}", hf.fetch_daily(store.settings, date))
+

@@ -1,0 +1,61 @@
+"""The ``paperboy`` command: Typer for parsing, Rich for tables and progress bars.
+
+Every command takes ``--home DIR`` (else ``PAPERBOY_HOME``, else ``~/.paperboy``).  Errors a
+person can fix (wrong path, unknown format, unreachable server) end as one red line and exit
+code 1 or 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from paperboy.cli.export import export_command
+from paperboy.cli.ingest import ingest_app
+from paperboy.cli.stats import stats_command
+
+app = typer.Typer(
+    name="paperboy",
+    help="Self-hosted research-paper discovery: ingest, browse, search and deliver papers.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(ingest_app, name="ingest")
+app.command("stats")(stats_command)
+app.command("export")(export_command)
+
+err = Console(stderr=True)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    home: Annotated[
+        Optional[Path], typer.Option("--home", help="Data directory (default: $PAPERBOY_HOME or ~/.paperboy).")
+    ] = None,
+) -> None:
+    """Remember the home directory for the sub-command."""
+    ctx.obj = {"home": home}
+
+
+def main() -> None:
+    """Entry point: run the app, turning expected failures into one-line errors."""
+    from paperboy.sources.record import SourceError
+
+    try:
+        app()
+    except SourceError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, markup=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted[/yellow]: finished batches are saved; run the same command again to resume")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
