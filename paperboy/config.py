@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,9 @@ class Settings:
     home: Path = DEFAULT_HOME
     #: SQLAlchemy URL of the store; empty means the embedded SQLite file inside ``home``.
     database_url: str = ""
-    #: Records per transaction during imports: a crash loses at most one open batch.
-    batch_size: int = 2000
+    #: Records per transaction during imports: a crash loses at most one open batch.  Large
+    #: batches matter: every commit rewrites the touched pages of the random-order indexes.
+    batch_size: int = 20000
 
     # Network sources: base URLs are settings so tests (and mirrors) can point elsewhere.
     arxiv_api_url: str = "https://export.arxiv.org/api/query"

@@ -6,7 +6,7 @@ import gzip
 import os
 import sys
 from pathlib import Path
-from typing import IO, Annotated, Any, Optional
+from typing import IO, Annotated, Any
 
 import orjson
 import typer
@@ -45,7 +45,9 @@ def export_record(row: dict[str, Any]) -> dict[str, Any]:
 def export_command(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", help="Output format: jsonl.")] = "jsonl",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (.gz compresses); default stdout.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (.gz compresses); default stdout.")
+    ] = None,
 ) -> None:
     """Write every paper as JSON lines (round-trips through ``paperboy ingest jsonl``)."""
     if fmt not in FORMATS:
@@ -56,7 +58,7 @@ def export_command(
         else:
             tmp = output.with_name(output.name + ".part")
             try:
-                with (gzip.open(tmp, "wb") if output.suffix == ".gz" else tmp.open("wb")) as fh:
+                with gzip.open(tmp, "wb") if output.suffix == ".gz" else tmp.open("wb") as fh:
                     count = _write(store.iter_papers(), fh)
             except OSError as exc:
                 tmp.unlink(missing_ok=True)

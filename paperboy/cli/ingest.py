@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Iterable, Optional
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -95,11 +96,11 @@ def ingest_kaggle(ctx: typer.Context, paths: PathsArg) -> None:
 def ingest_arxiv(
     ctx: typer.Context,
     query: Annotated[
-        Optional[str], typer.Option("--query", "-q", help='search_query, e.g. "cat:cs.LG AND submittedDate:[…]".')
+        str | None, typer.Option("--query", "-q", help='search_query, e.g. "cat:cs.LG AND submittedDate:[…]".')
     ] = None,
-    ids: Annotated[Optional[list[str]], typer.Option("--id", help="An arXiv id (repeatable).")] = None,
-    max_results: Annotated[Optional[int], typer.Option("--max", help="Stop after this many entries.")] = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="API endpoint (default: arXiv's).")] = None,
+    ids: Annotated[list[str] | None, typer.Option("--id", help="An arXiv id (repeatable).")] = None,
+    max_results: Annotated[int | None, typer.Option("--max", help="Stop after this many entries.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="API endpoint (default: arXiv's).")] = None,
 ) -> None:
     """The arXiv API: a search query or a list of ids, paged and rate-limited."""
     from paperboy.sources import arxiv_api
@@ -108,18 +109,20 @@ def ingest_arxiv(
         raise typer.BadParameter("give --query or at least one --id")
     with open_store(ctx, arxiv_api_url=base_url) as store:
         target = query or ",".join(ids or [])
-        run_import(store, "arxiv", target, arxiv_api.read(store.settings, query=query, id_list=ids, max_results=max_results))
+        run_import(
+            store, "arxiv", target, arxiv_api.read(store.settings, query=query, id_list=ids, max_results=max_results)
+        )
 
 
 @ingest_app.command("oai")
 def ingest_oai(
     ctx: typer.Context,
-    set_spec: Annotated[Optional[str], typer.Option("--set", help="OAI set, e.g. cs or cs:cs:LG.")] = None,
+    set_spec: Annotated[str | None, typer.Option("--set", help="OAI set, e.g. cs or cs:cs:LG.")] = None,
     from_date: Annotated[
-        Optional[str], typer.Option("--from", help="YYYY-MM-DD; default: where the last harvest stopped.")
+        str | None, typer.Option("--from", help="YYYY-MM-DD; default: where the last harvest stopped.")
     ] = None,
-    until: Annotated[Optional[str], typer.Option("--until", help="YYYY-MM-DD.")] = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="OAI-PMH endpoint (default: arXiv's).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="YYYY-MM-DD.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="OAI-PMH endpoint (default: arXiv's).")] = None,
 ) -> None:
     """arXiv OAI-PMH ListRecords, incremental: resumes where the last harvest stopped (or crashed)."""
     from paperboy.sources import oai
@@ -134,10 +137,10 @@ def ingest_oai(
 def ingest_rss(
     ctx: typer.Context,
     categories: Annotated[
-        Optional[list[str]], typer.Argument(help="Categories, e.g. cs.LG cs.CL (default: the settings').")
+        list[str] | None, typer.Argument(help="Categories, e.g. cs.LG cs.CL (default: the settings').")
     ] = None,
-    file: Annotated[Optional[Path], typer.Option("--file", help="A saved RSS/Atom listing instead of fetching.")] = None,
-    base_url: Annotated[Optional[str], typer.Option("--base-url", help="Listing base URL (default: arXiv's).")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="A saved RSS/Atom listing instead of fetching.")] = None,
+    base_url: Annotated[str | None, typer.Option("--base-url", help="Listing base URL (default: arXiv's).")] = None,
 ) -> None:
     """The daily arXiv listing (RSS or Atom) for one or more categories."""
     from paperboy.sources import rss
@@ -154,9 +157,9 @@ def ingest_rss(
 def ingest_hf(
     ctx: typer.Context,
     paths: Annotated[
-        Optional[list[Path]], typer.Argument(help="Saved Daily Papers pages (.txt) or API JSON (.json).")
+        list[Path] | None, typer.Argument(help="Saved Daily Papers pages (.txt) or API JSON (.json).")
     ] = None,
-    date: Annotated[Optional[str], typer.Option("--date", help="Fetch /api/daily_papers for YYYY-MM-DD.")] = None,
+    date: Annotated[str | None, typer.Option("--date", help="Fetch /api/daily_papers for YYYY-MM-DD.")] = None,
     fetch: Annotated[bool, typer.Option("--fetch", help="Fetch today's /api/daily_papers.")] = False,
 ) -> None:
     """Hugging Face Daily Papers: saved page text, API JSON files, or the live API."""
@@ -170,4 +173,3 @@ def ingest_hf(
             run_import(store, "hf", str(path), reader(path))
         if date or fetch:
             run_import(store, "hf", f"daily_papers {date or 'latest'}", hf.fetch_daily(store.settings, date))
-

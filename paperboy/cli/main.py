@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -36,7 +36,7 @@ err = Console(stderr=True)
 def _root(
     ctx: typer.Context,
     home: Annotated[
-        Optional[Path], typer.Option("--home", help="Data directory (default: $PAPERBOY_HOME or ~/.paperboy).")
+        Path | None, typer.Option("--home", help="Data directory (default: $PAPERBOY_HOME or ~/.paperboy).")
     ] = None,
 ) -> None:
     """Remember the home directory for the sub-command."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import orjson
 import typer
@@ -24,7 +24,7 @@ def _table(title: str, headers: tuple[str, ...], rows: list[tuple]) -> Table:
 def stats_command(
     ctx: typer.Context,
     days: Annotated[int, typer.Option(help="How many recent announcement days to list.")] = 14,
-    run: Annotated[Optional[int], typer.Option("--run", help="List every rejected record of this run.")] = None,
+    run: Annotated[int | None, typer.Option("--run", help="List every rejected record of this run.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
 ) -> None:
     """Papers by announcement day, category and source; the last ingest runs with their counts."""
@@ -34,7 +34,9 @@ def stats_command(
             if as_json:
                 console.print_json(orjson.dumps(rows).decode())
             else:
-                console.print(_table(f"rejections of run {run}", ("where", "why"), [(r["place"], r["reason"]) for r in rows]))
+                console.print(
+                    _table(f"rejections of run {run}", ("where", "why"), [(r["place"], r["reason"]) for r in rows])
+                )
             return
         data = store.stats(days=days)
     if as_json:
@@ -54,9 +56,23 @@ def stats_command(
         )
     )
     runs = [
-        (r["id"], r["source"], r["target"][-40:], r["started_at"], r["status"], r["new"], r["updated"], r["unchanged"], r["rejected"])
+        (
+            r["id"],
+            r["source"],
+            r["target"][-40:],
+            r["started_at"],
+            r["status"],
+            r["new"],
+            r["updated"],
+            r["unchanged"],
+            r["rejected"],
+        )
         for r in data["runs"]
     ]
     console.print(
-        _table("last ingest runs", ("run", "source", "target", "started", "status", "new", "updated", "unchanged", "rejected"), runs)
+        _table(
+            "last ingest runs",
+            ("run", "source", "target", "started", "status", "new", "updated", "unchanged", "rejected"),
+            runs,
+        )
     )

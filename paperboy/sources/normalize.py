@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -37,10 +37,12 @@ def parse_arxiv_id(value: str | None) -> tuple[str, int | None] | None:
     return ident, int(match.group(2)) if match.group(2) else None
 
 
+_BARE_ID_RE = re.compile(rf"{_NEW_ID}|[a-z][a-z\-]*(?:\.[A-Z]{{2}})?/\d{{7}}")
+
+
 def is_arxiv_id(value: str) -> bool:
-    """True for a bare arXiv id without version (the store's key for arXiv papers)."""
-    parsed = parse_arxiv_id(value)
-    return parsed is not None and parsed[0] == value
+    """True for a bare arXiv id without version, in canonical case (the store's key for arXiv papers)."""
+    return _BARE_ID_RE.fullmatch(value) is not None
 
 
 def clean_ws(text: str | None) -> str:
@@ -152,7 +154,7 @@ def estimate_announce_date(submitted: datetime) -> date:
     carry the next weekday's listing date; later ones wait a cycle.  Holidays are ignored, so
     this is an estimate for sources (Kaggle, API, OAI) that do not state the listing day.
     """
-    local = submitted.astimezone(_ET) if submitted.tzinfo else submitted.replace(tzinfo=timezone.utc).astimezone(_ET)
+    local = submitted.astimezone(_ET) if submitted.tzinfo else submitted.replace(tzinfo=UTC).astimezone(_ET)
     day = local.date()
     if local.weekday() >= 5 or local.hour >= 14:  # weekend or after the cut-off: next cycle
         day += timedelta(days=1)
@@ -178,7 +180,7 @@ def parse_datetime(value: str | None) -> datetime | None:
             parsed = parsedate_to_datetime(text)
         except (TypeError, ValueError, IndexError):
             return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def iso_date(value: str | None) -> str | None:
@@ -190,4 +192,4 @@ def iso_date(value: str | None) -> str | None:
 def iso_datetime(value: str | None) -> str | None:
     """Canonical UTC ``YYYY-MM-DDTHH:MM:SSZ`` of a date string, or ``None``."""
     parsed = parse_datetime(value)
-    return parsed.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ") if parsed else None
+    return parsed.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if parsed else None

@@ -8,8 +8,9 @@ transaction as the records before it, so a crash never skips or repeats work.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Union
+from typing import Any, Union
 
 
 @dataclass(slots=True)
@@ -67,7 +68,7 @@ class Checkpoint:
     state: dict[str, Any]
 
 
-Item = Union[PaperRecord, Rejection, Checkpoint]
+Item = PaperRecord | Rejection | Checkpoint
 Items = Iterator[Item]
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
 from sqlalchemy import JSON, Connection, Table
@@ -19,13 +20,19 @@ def _insert_for(conn: Connection) -> Any:
     return insert
 
 
-def upsert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str], keep: Sequence[str] = ()) -> None:
+def upsert(
+    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str], keep: Sequence[str] = ()
+) -> None:
     """Insert rows, or update the existing ones with the same ``keys`` (columns in ``keep`` stay)."""
     if not rows:
         return
     stmt = _insert_for(conn)(table)
     cols = [c for c in rows[0] if c not in keys and c not in keep]
-    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols}) if cols else stmt.on_conflict_do_nothing(index_elements=list(keys))
+    stmt = (
+        stmt.on_conflict_do_update(index_elements=list(keys), set_={c: stmt.excluded[c] for c in cols})
+        if cols
+        else stmt.on_conflict_do_nothing(index_elements=list(keys))
+    )
     conn.execute(stmt, list(rows))
 
 
@@ -50,9 +57,7 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     dumps = orjson.dumps
     if compiled.positional:
         order = [name for name in compiled.positiontup]
-        params: list[Any] = [
-            tuple(dumps(r[c]).decode() if c in json_cols else r[c] for c in order) for r in rows
-        ]
+        params: list[Any] = [tuple(dumps(r[c]).decode() if c in json_cols else r[c] for c in order) for r in rows]
     else:
         params = [{c: (dumps(r[c]).decode() if c in json_cols else r[c]) for c in columns} for r in rows]
     conn.exec_driver_sql(str(compiled), params)

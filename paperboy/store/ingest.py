@@ -8,9 +8,10 @@ the open batch and a second run completes the work without duplicates.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
@@ -18,7 +19,8 @@ from paperboy.sources.normalize import author_key, is_arxiv_id, title_key
 from paperboy.sources.record import Checkpoint, Item, PaperRecord, Rejection
 from paperboy.store import schema as t
 from paperboy.store.dialect import bulk_insert, upsert
-from paperboy.store.merge import merge, new_row, record_hash, same_content
+from paperboy.store.merge import merge, new_row, same_content
+from paperboy.store.pipeline import Prepared, prepare
 
 #: SQLite accepts 32,766 bound parameters; stay well below for every backend.
 IN_CHUNK = 5000
@@ -26,7 +28,7 @@ IN_CHUNK = 5000
 
 def utcnow() -> str:
     """Current UTC time as stored: ``YYYY-MM-DDTHH:MM:SSZ``."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
@@ -77,6 +79,7 @@ class _Batch:
         self.hashes: dict[str, str] = {}  # id -> hash of this source's record
         self.pending_doi: dict[str, str] = {}  # DOI -> id, for rows of this batch
         self.pending_title: dict[str, str] = {}  # title key -> id, for rows of this batch
+        self.prepared: dict[str, Prepared] = {}  # id -> the record that made a new row
 
     # -- reading ---------------------------------------------------------------------------
     def _load_rows(self, column: Any, values: list[Any], extra: Any = None) -> list[dict[str, Any]]:
@@ -88,34 +91,38 @@ class _Batch:
             found.extend(dict(r._mapping) for r in self.conn.execute(query))
         return found
 
-    def classify(self, records: list[PaperRecord]) -> list[tuple[PaperRecord, str | None]]:
+    def classify(self, records: list[Prepared]) -> list[tuple[Prepared, str | None]]:
         """Pair each record with the stored id it matches (or None), skipping identical re-imports."""
-        hashed = [(rec, record_hash(rec)) for rec in records]
-        with_id = list({rec.id for rec, _ in hashed if rec.id})
+        with_id = list({p.record.id for p in records if p.record.id})
         known: dict[str, str | None] = {}
         for chunk in _chunks(with_id):
             query = select(t.paper_sources.c.paper_id, t.paper_sources.c.record_hash).where(
                 t.paper_sources.c.source == self.source, t.paper_sources.c.paper_id.in_(chunk)
             )
             known.update((r[0], r[1]) for r in self.conn.execute(query))
-        todo: list[PaperRecord] = []
-        for rec, digest in hashed:
-            if rec.id and known.get(rec.id) == digest and rec.id not in self.rows:
+        todo: list[Prepared] = []
+        for p in records:
+            rec = p.record
+            if rec.id and known.get(rec.id) == p.hash and rec.id not in self.rows:
                 self.status.setdefault(rec.id, "unchanged")
                 continue
-            todo.append(rec)
+            todo.append(p)
             if rec.id:
-                self.hashes[rec.id] = digest
-        for row in self._load_rows(t.papers.c.id, [r.id for r in todo if r.id]):
+                self.hashes[rec.id] = p.hash
+        for row in self._load_rows(t.papers.c.id, [p.record.id for p in todo if p.record.id]):
             self.stored[row["id"]] = row
         # Records without an id match by DOI, then by normalized title; so do arXiv records
         # whose paper is in the store only under a made-up id (e.g. from a Hugging Face page).
-        orphans = [r for r in todo if not r.id or (self.has_non_arxiv and r.id not in self.stored and is_arxiv_id(r.id))]
+        orphans = [
+            p
+            for p in todo
+            if not p.record.id or (self.has_non_arxiv and p.record.id not in self.stored and is_arxiv_id(p.record.id))
+        ]
         by_doi: dict[str, dict[str, Any]] = {}
         by_title: dict[str, dict[str, Any]] = {}
         if orphans:
-            dois = list({r.doi for r in orphans if r.doi})
-            keys = list({title_key(r.title) for r in orphans})
+            dois = list({p.record.doi for p in orphans if p.record.doi})
+            keys = list({p.title_key for p in orphans})
             for row in self._load_rows(t.papers.c.doi, dois) + self._load_rows(t.papers.c.title_key, keys):
                 self.stored.setdefault(row["id"], row)
                 if row["doi"]:
@@ -125,25 +132,27 @@ class _Batch:
                 if best is None or (row["is_arxiv"], -row["seq"]) > (best["is_arxiv"], -best["seq"]):
                     by_title[row["title_key"]] = row
         out = []
-        for rec in todo:
+        for p in todo:
+            rec = p.record
             match: str | None = None
             if rec.id and rec.id in self.stored:
                 match = rec.id
             elif rec.id is None or is_arxiv_id(rec.id):
-                row = (by_doi.get(rec.doi) if rec.doi else None) or by_title.get(title_key(rec.title))
+                row = (by_doi.get(rec.doi) if rec.doi else None) or by_title.get(p.title_key)
                 if row is not None and (rec.id is None or not row["is_arxiv"]):
                     match = row["id"]
-            out.append((rec, match))
+            out.append((p, match))
         return out
 
     # -- merging ---------------------------------------------------------------------------
-    def add(self, rec: PaperRecord, match: str | None) -> None:
+    def add(self, prep: Prepared, match: str | None) -> None:
         """Merge one record into the batch's rows (earlier records of the batch included)."""
+        rec = prep.record
         key = match
         if key is None and rec.id and rec.id in self.rows:
             key = rec.id
         elif key is None:
-            pending = self._pending_match(rec) if rec.id is None or is_arxiv_id(rec.id) else None
+            pending = self._pending_match(prep) if rec.id is None or is_arxiv_id(rec.id) else None
             if pending and (rec.id is None or not self.rows[pending]["is_arxiv"]):
                 key = pending
             else:
@@ -151,7 +160,9 @@ class _Batch:
         key = self.renamed.get(key, key)
         current = self.rows.get(key) or self.stored.get(key)
         if current is None:
-            self._put(new_row(rec, key))
+            row = new_row(rec, key, prep.title_key)
+            self.prepared[key] = prep
+            self._put(row)
             self.status[key] = "new"
             return
         target = key
@@ -176,8 +187,9 @@ class _Batch:
             self.pending_doi[row["doi"]] = row["id"]
         self.pending_title.setdefault(row["title_key"], row["id"])
 
-    def _pending_match(self, rec: PaperRecord) -> str | None:
-        found = (self.pending_doi.get(rec.doi) if rec.doi else None) or self.pending_title.get(title_key(rec.title))
+    def _pending_match(self, prep: Prepared) -> str | None:
+        doi = prep.record.doi
+        found = (self.pending_doi.get(doi) if doi else None) or self.pending_title.get(prep.title_key)
         return self.renamed.get(found, found) if found else None
 
     # -- writing ---------------------------------------------------------------------------
@@ -259,9 +271,14 @@ class _Batch:
         categories = []
         for pid in ids:
             row = self.rows[pid]
+            prep = self.prepared.get(pid)
+            if prep is not None and prep.record.authors is row["authors"]:
+                keys = prep.author_keys
+            else:  # merged from several records
+                keys = [author_key(name) for name in row["authors"]]
             authors.extend(
-                {"paper_id": pid, "position": i, "name": name, "author_key": author_key(name)}
-                for i, name in enumerate(row["authors"])
+                {"author_key": key, "paper_id": pid, "position": i, "name": name}
+                for i, (name, key) in enumerate(zip(row["authors"], keys, strict=True))
             )
             categories.extend(
                 {"paper_id": pid, "category": cat, "is_primary": i == 0} for i, cat in enumerate(row["categories"])
@@ -300,19 +317,30 @@ class Ingestor:
         with engine.begin() as conn:
             run_id = conn.execute(
                 insert(t.ingest_runs).values(
-                    source=source, target=target, started_at=now, status="running", new=0, updated=0, unchanged=0, rejected=0
+                    source=source,
+                    target=target,
+                    started_at=now,
+                    status="running",
+                    new=0,
+                    updated=0,
+                    unchanged=0,
+                    rejected=0,
                 )
             ).inserted_primary_key[0]
-            self.has_non_arxiv = conn.execute(select(t.papers.c.id).where(~t.papers.c.is_arxiv).limit(1)).first() is not None
+            self.has_non_arxiv = (
+                conn.execute(select(t.papers.c.id).where(~t.papers.c.is_arxiv).limit(1)).first() is not None
+            )
         self.summary = RunSummary(run_id=run_id, source=source, target=target)
 
     def run(self, items: Iterable[Item], progress: Callable[[RunSummary], None] | None = None) -> RunSummary:
         """Consume every item; the run ends completed, or failed with the error recorded."""
-        records: list[PaperRecord] = []
+        records: list[Prepared] = []
         rejected: list[Rejection] = []
         try:
             for item in items:
                 if isinstance(item, PaperRecord):
+                    item = prepare(item)
+                if isinstance(item, Prepared):
                     records.append(item)
                     if len(records) >= self.batch_size:
                         self._flush(records, rejected, None)
@@ -339,7 +367,7 @@ class Ingestor:
         self._finish()
         return self.summary
 
-    def _flush(self, records: list[PaperRecord], rejected: list[Rejection], checkpoint: Checkpoint | None) -> None:
+    def _flush(self, records: list[Prepared], rejected: list[Rejection], checkpoint: Checkpoint | None) -> None:
         if not records and not rejected and checkpoint is None:
             return
         now = utcnow()
@@ -355,9 +383,16 @@ class Ingestor:
             # Identical re-imports collapse by id; count every record the source gave.
             counts["unchanged"] += len(records) - sum(counts.values())
             if rejected:
-                conn.execute(insert(t.rejections), [{"run_id": s.run_id, "place": r.place, "reason": r.reason} for r in rejected])
+                conn.execute(
+                    insert(t.rejections), [{"run_id": s.run_id, "place": r.place, "reason": r.reason} for r in rejected]
+                )
             if checkpoint is not None:
-                upsert(conn, t.harvest_state, [{"key": checkpoint.key, "state": checkpoint.state, "updated_at": now}], ["key"])
+                upsert(
+                    conn,
+                    t.harvest_state,
+                    [{"key": checkpoint.key, "state": checkpoint.state, "updated_at": now}],
+                    ["key"],
+                )
             conn.execute(
                 update(t.ingest_runs)
                 .where(t.ingest_runs.c.id == s.run_id)

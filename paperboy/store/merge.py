@@ -118,8 +118,8 @@ def _latest(a: str | None, b: str | None) -> str | None:
     return max(a, b) if a and b else a or b
 
 
-def new_row(record: PaperRecord, paper_id: str) -> dict[str, Any]:
-    """The content of a paper row made from one record alone."""
+def new_row(record: PaperRecord, paper_id: str, key: str | None = None) -> dict[str, Any]:
+    """The content of a paper row made from one record alone (``key``: its title key, if known)."""
     sources = sorted({record.source, *record.sources} - {""})
     versions = record.versions
     if record.version is not None and not any(v["version"] == record.version for v in versions):
@@ -130,7 +130,7 @@ def new_row(record: PaperRecord, paper_id: str) -> dict[str, Any]:
         "version": record.version,
         "versions": versions,
         "title": record.title,
-        "title_key": title_key(record.title),
+        "title_key": key if key is not None else title_key(record.title),
         "abstract": record.abstract,
         "authors": record.authors,
         "categories": record.categories,
@@ -160,7 +160,8 @@ def merge(row: dict[str, Any], record: PaperRecord) -> dict[str, Any]:
         theirs = incoming[name]
         if theirs and (wins or not row[name]):
             out[name] = theirs
-    out["title_key"] = title_key(out["title"])
+    if out["title"] != row["title"]:
+        out["title_key"] = incoming["title_key"]
     out["primary_category"] = out["categories"][0] if out["categories"] else None
     out["field_rank"] = max(row["field_rank"], incoming["field_rank"])
     out["versions"] = _merge_versions(row["versions"], incoming["versions"])

@@ -6,8 +6,9 @@ everything here is SQLAlchemy Core and the backend-specific statements live in `
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from sqlalchemy import Engine, func, select
 
@@ -104,7 +105,9 @@ class Store:
         last = after_seq
         while True:
             with self.engine.connect() as conn:
-                rows = conn.execute(select(t.papers).where(t.papers.c.seq > last).order_by(t.papers.c.seq).limit(batch)).all()
+                rows = conn.execute(
+                    select(t.papers).where(t.papers.c.seq > last).order_by(t.papers.c.seq).limit(batch)
+                ).all()
             if not rows:
                 return
             for row in rows:
@@ -143,7 +146,11 @@ class Store:
 
     def rejections(self, run_id: int, limit: int | None = None) -> list[dict[str, Any]]:
         """The rejected records of one run, in the order they were met."""
-        query = select(t.rejections.c.place, t.rejections.c.reason).where(t.rejections.c.run_id == run_id).order_by(t.rejections.c.id)
+        query = (
+            select(t.rejections.c.place, t.rejections.c.reason)
+            .where(t.rejections.c.run_id == run_id)
+            .order_by(t.rejections.c.id)
+        )
         if limit:
             query = query.limit(limit)
         with self.engine.connect() as conn:
