@@ -9,8 +9,9 @@ from __future__ import annotations
 import gzip
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from paperboy.sources.normalize import (
     arxiv_links,
@@ -51,7 +52,7 @@ def read_lines(path: str | Path) -> Iterator[tuple[int, bytes] | Rejection]:
         raise SourceError(f"{p}: cannot read ({exc.strerror or exc})") from None
     lineno = 0
     try:
-        with (gzip.open(p, "rb") if compressed else p.open("rb")) as fh:
+        with gzip.open(p, "rb") if compressed else p.open("rb") as fh:
             for lineno, line in enumerate(fh, 1):  # noqa: B007 - lineno used after the loop
                 yield lineno, line
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
