@@ -32,7 +32,7 @@ def stats_command(
         if run is not None:
             rows = store.rejections(run)
             if as_json:
-                console.print_json(orjson.dumps(rows).decode())
+                typer.echo(orjson.dumps(rows).decode())
             else:
                 console.print(
                     _table(f"rejections of run {run}", ("where", "why"), [(r["place"], r["reason"]) for r in rows])
@@ -40,7 +40,7 @@ def stats_command(
             return
         data = store.stats(days=days)
     if as_json:
-        console.print_json(orjson.dumps(data).decode())
+        typer.echo(orjson.dumps(data).decode())
         return
     console.print(
         f"[bold]{data['papers']:,}[/bold] papers by [bold]{data['authors']:,}[/bold] authors over "

@@ -19,7 +19,7 @@ import orjson
 
 from paperboy.sources.base import FieldError, finish, opt_str, read_lines, str_list
 from paperboy.sources.normalize import iso_date, parse_arxiv_id
-from paperboy.sources.record import Items, PaperRecord, Rejection
+from paperboy.sources.record import Items, PaperRecord, Rejection, SourceError
 
 SOURCE = "jsonl"
 
@@ -114,6 +114,7 @@ def parse_object(data: Any, place: str) -> PaperRecord | Rejection:
 def read(path: str | Path) -> Items:
     """Stream records from a JSON-lines file (plain or gzip)."""
     name = str(path)
+    first = True
     for item in read_lines(path):
         if isinstance(item, Rejection):
             yield item
@@ -121,6 +122,10 @@ def read(path: str | Path) -> Items:
         lineno, line = item
         if not line.strip():
             continue
+        if first:
+            first = False
+            if not line.lstrip(b"\xef\xbb\xbf \t").startswith((b"{", b"[")):
+                raise SourceError(f"{name}: not a JSON-lines file (line {lineno} does not start with '{{')")
         place = f"{name}:{lineno}"
         try:
             data = orjson.loads(line)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, upda
 from paperboy.sources.normalize import author_key, is_arxiv_id, title_key
 from paperboy.sources.record import Checkpoint, Item, PaperRecord, Rejection
 from paperboy.store import schema as t
+from paperboy.store.rows import as_dict
 from paperboy.store.dialect import bulk_insert, upsert
 from paperboy.store.merge import merge, new_row, same_content
 from paperboy.store.pipeline import Prepared, prepare
@@ -88,7 +89,7 @@ class _Batch:
             query = select(t.papers).where(column.in_(chunk))
             if extra is not None:
                 query = query.where(extra)
-            found.extend(dict(r._mapping) for r in self.conn.execute(query))
+            found.extend(as_dict(r) for r in self.conn.execute(query))
         return found
 
     def classify(self, records: list[Prepared]) -> list[tuple[Prepared, str | None]]:

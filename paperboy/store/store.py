@@ -16,6 +16,7 @@ from paperboy.config import Settings
 from paperboy.sources.normalize import author_key
 from paperboy.sources.record import Item
 from paperboy.store import schema as t
+from paperboy.store.rows import as_dict
 from paperboy.store.db import make_engine, migrate
 from paperboy.store.ingest import Ingestor, RunSummary
 
@@ -88,7 +89,7 @@ class Store:
         """One paper by its stored id, or ``None``."""
         with self.engine.connect() as conn:
             row = conn.execute(select(t.papers).where(t.papers.c.id == paper_id)).first()
-        return dict(row._mapping) if row else None
+        return as_dict(row) if row else None
 
     def get_papers(self, ids: list[str]) -> list[dict[str, Any]]:
         """Papers by id, in the order asked (missing ids are skipped)."""
@@ -97,7 +98,7 @@ class Store:
             for start in range(0, len(ids), 5000):
                 chunk = ids[start : start + 5000]
                 for row in conn.execute(select(t.papers).where(t.papers.c.id.in_(chunk))):
-                    found[row.id] = dict(row._mapping)
+                    found[row.id] = as_dict(row)
         return [found[i] for i in ids if i in found]
 
     def iter_papers(self, after_seq: int = 0, batch: int = 2000) -> Iterator[dict[str, Any]]:
@@ -111,7 +112,7 @@ class Store:
             if not rows:
                 return
             for row in rows:
-                yield dict(row._mapping)
+                yield as_dict(row)
             last = rows[-1].seq
 
     def count_papers(self) -> int:
@@ -135,14 +136,14 @@ class Store:
             .limit(limit)
         )
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [as_dict(r) for r in conn.execute(query)]
 
     # -- runs and statistics -------------------------------------------------------------
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:
         """The latest ingest runs, newest first."""
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.ingest_runs).order_by(t.ingest_runs.c.id.desc()).limit(limit))
-            return [dict(r._mapping) for r in rows]
+            return [as_dict(r) for r in rows]
 
     def rejections(self, run_id: int, limit: int | None = None) -> list[dict[str, Any]]:
         """The rejected records of one run, in the order they were met."""
@@ -154,7 +155,7 @@ class Store:
         if limit:
             query = query.limit(limit)
         with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in conn.execute(query)]
+            return [as_dict(r) for r in conn.execute(query)]
 
     def stats(self, days: int = 14, top: int = 15) -> dict[str, Any]:
         """What the store holds: totals, papers per announcement day, category and source."""
