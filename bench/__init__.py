@@ -1,0 +1,1 @@
+"""Benchmarks: ``make bench`` prints every figure the issues name (medians of repeated runs)."""

@@ -1,0 +1,32 @@
+"""Run every benchmark and print one table of figures."""
+
+from __future__ import annotations
+
+import platform
+import time
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import ingest_bench
+
+
+def main() -> None:
+    """Run the suites in order and print their figures as they come."""
+    console = Console()
+    console.print(f"paperboy benchmarks on {platform.node()} ({platform.processor() or platform.machine()})")
+    table = Table(title="figures (medians of repeated runs)", title_justify="left")
+    for name in ("figure", "measured", "goal"):
+        table.add_column(name)
+    for suite in (ingest_bench,):
+        started = time.perf_counter()
+        rows = suite.run()
+        for row in rows:
+            console.print(f"  {row[0]}: {row[1]}  (goal {row[2]})")
+            table.add_row(*row)
+        console.print(f"[dim]{suite.__name__} took {time.perf_counter() - started:.0f} s[/dim]")
+    console.print(table)
+
+
+if __name__ == "__main__":
+    main()
