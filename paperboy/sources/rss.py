@@ -1,0 +1,206 @@
+"""The daily arXiv listing from rss.arxiv.org, in either format it serves (RSS 2.0 or Atom).
+
+Why this importer: the listing is the only source that states the real announcement day and
+whether a paper is new, a cross-list or a replacement.  New papers and cross-lists carry the
+listing day as ``announced``; replacements are not first announcements, so they carry it as
+``updated`` and leave ``announced`` empty (the store keeps the earliest announcement anyway).
+Weekend and holiday listings are empty and yield nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import NamedTuple
+
+from lxml import etree
+
+from paperboy.config import Settings
+from paperboy.sources.base import check_readable, finish
+from paperboy.sources.http import BadBody, HttpClient
+from paperboy.sources.normalize import clean_ws, iso_date, parse_arxiv_id
+from paperboy.sources.record import Items, PaperRecord, Rejection, SourceError
+
+SOURCE = "rss"
+ATOM = "http://www.w3.org/2005/Atom"
+NS = {"atom": ATOM, "arxiv": "http://arxiv.org/schemas/atom", "dc": "http://purl.org/dc/elements/1.1/"}
+#: Announce types that are a paper's first appearance in a listing.
+FIRST_LISTING = frozenset({"new", "cross"})
+REPLACEMENTS = frozenset({"replace", "replace-cross"})
+
+_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+_HEADER_RE = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*([\w-]+)\s*", re.IGNORECASE)
+_ABSTRACT_RE = re.compile(r"^\s*Abstract:\s*", re.IGNORECASE)
+_AND_RE = re.compile(r"\s+and\s+")
+_SUFFIXES = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"})
+
+
+class _Item(NamedTuple):
+    """What one RSS item or Atom entry says, before interpretation."""
+
+    ident: str | None
+    link: str | None
+    title: str | None
+    description: str | None
+    creators: list[str]
+    categories: list[str]
+    announce_type: str | None
+    license: str | None
+    day: str | None
+
+
+def _root(body: bytes) -> etree._Element:
+    """The document's root if it is RSS or Atom; ``BadBody`` otherwise, so a fetch is retried."""
+    try:
+        root = etree.fromstring(body, _PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise BadBody(f"not a complete XML document: {exc}") from None
+    if root.tag not in ("rss", f"{{{ATOM}}}feed"):
+        raise BadBody(f"expected an RSS or Atom feed, got <{etree.QName(root).localname}>")
+    return root
+
+
+def _texts(parent: etree._Element, path: str) -> list[str]:
+    return [el.text.strip() for el in parent.findall(path, NS) if el.text and el.text.strip()]
+
+
+def _rss_item(item: etree._Element) -> _Item:
+    return _Item(
+        ident=item.findtext("guid"),
+        link=item.findtext("link"),
+        title=item.findtext("title"),
+        description=item.findtext("description"),
+        creators=_texts(item, "dc:creator"),
+        categories=_texts(item, "category"),
+        announce_type=item.findtext("arxiv:announce_type", namespaces=NS),
+        license=item.findtext("dc:rights", namespaces=NS),
+        day=iso_date(item.findtext("pubDate")),
+    )
+
+
+def _atom_entry(entry: etree._Element) -> _Item:
+    links = [el.get("href") for el in entry.findall("atom:link", NS) if el.get("rel", "alternate") == "alternate"]
+    return _Item(
+        ident=entry.findtext("atom:id", namespaces=NS),
+        link=links[0] if links else None,
+        title=entry.findtext("atom:title", namespaces=NS),
+        description=entry.findtext("atom:summary", namespaces=NS) or entry.findtext("atom:content", namespaces=NS),
+        creators=_texts(entry, "dc:creator") or _texts(entry, "atom:author/atom:name"),
+        categories=[c.get("term", "").strip() for c in entry.findall("atom:category", NS) if c.get("term")],
+        announce_type=entry.findtext("arxiv:announce_type", namespaces=NS),
+        license=entry.findtext("atom:rights", namespaces=NS) or entry.findtext("dc:rights", namespaces=NS),
+        day=iso_date(entry.findtext("atom:published", namespaces=NS) or entry.findtext("atom:updated", namespaces=NS)),
+    )
+
+
+def _split_top_level(text: str) -> list[str]:
+    """Split on commas outside parentheses (an affiliation may contain commas)."""
+    parts, current, depth = [], [], 0
+    for char in text:
+        if char in "([":
+            depth += 1
+        elif char in ")]" and depth:
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current))
+    return parts
+
+
+def split_authors(creators: Sequence[str]) -> list[str]:
+    """Names from ``dc:creator`` values: "A, B, and C", "A and B", or one element per author."""
+    names: list[str] = []
+    for value in creators:
+        for part in _split_top_level(value):
+            part = clean_ws(part)
+            if part.lower().startswith("and "):
+                part = part[4:]
+            for name in [part] if "(" in part else _AND_RE.split(part):
+                name = clean_ws(name)
+                if not name:
+                    continue
+                if name.lower() in _SUFFIXES and names:  # "John Smith, Jr."
+                    names[-1] = f"{names[-1]} {name}"
+                else:
+                    names.append(name)
+    return names
+
+
+def _record(raw: _Item, listing_day: str | None, place: str) -> PaperRecord | Rejection:
+    parsed = parse_arxiv_id(raw.ident) or parse_arxiv_id(raw.link)
+    if parsed is None:
+        return Rejection(place, f"no arXiv id in guid or link ({clean_ws(raw.ident or raw.link) or 'none'})")
+    text = raw.description or ""
+    header = _HEADER_RE.match(text)
+    if header:
+        text = text[header.end() :]
+    abstract = _ABSTRACT_RE.sub("", text, count=1)
+    announce = clean_ws(raw.announce_type or (header.group(1) if header else "")).lower() or None
+    day = listing_day or raw.day
+    return finish(
+        PaperRecord(
+            title=raw.title or "",
+            id=parsed[0],
+            version=parsed[1],
+            abstract=abstract,
+            authors=split_authors(raw.creators),
+            categories=raw.categories,
+            license=raw.license,
+            announced=day if announce in FIRST_LISTING else None,
+            updated=day if announce in REPLACEMENTS else None,
+            source=SOURCE,
+            place=place,
+        )
+    )
+
+
+def _listing(root: etree._Element, place: str) -> list[PaperRecord | Rejection]:
+    """Records of a parsed listing; a "Feed error" listing (unknown category) is a ``SourceError``."""
+    if root.tag == "rss":
+        channel = root.find("channel")
+        if channel is None:
+            raise SourceError(f"{place}: RSS document without <channel>")
+        title = channel.findtext("title") or ""
+        day = iso_date(channel.findtext("pubDate"))
+        raws = [_rss_item(item) for item in channel.findall("item")]
+    else:
+        title = root.findtext("atom:title", namespaces=NS) or ""
+        day = iso_date(root.findtext("atom:updated", namespaces=NS))
+        raws = [_atom_entry(entry) for entry in root.findall("atom:entry", NS)]
+    if title.strip().lower().startswith("feed error"):
+        raise SourceError(f"{place}: {clean_ws(title)}")
+    return [_record(raw, day, f"{place}#item{n}") for n, raw in enumerate(raws, 1)]
+
+
+def parse_listing(body: bytes, place: str) -> list[PaperRecord | Rejection]:
+    """Records of one listing (RSS 2.0 or Atom); ``place`` prefixes each item's place."""
+    try:
+        root = _root(body)
+    except BadBody as exc:
+        raise SourceError(f"{place}: not an RSS or Atom listing ({exc})") from None
+    return _listing(root, place)
+
+
+def read(settings: Settings, categories: Sequence[str]) -> Items:
+    """Fetch today's listing for some categories (one request: ``cs.LG+cs.AI``)."""
+    cats = [c.strip() for c in categories if c and c.strip()]
+    if not cats:
+        raise SourceError("arXiv listing: give at least one category")
+    url = f"{settings.arxiv_rss_url.rstrip('/')}/{'+'.join(cats)}"
+    with HttpClient(settings, service="arxiv") as client:
+        records = client.get(url, parse=lambda body: _listing(_root(body), url))
+    yield from records
+
+
+def read_file(path: str | Path) -> Items:
+    """Records of a saved listing file."""
+    p = check_readable(path)
+    try:
+        body = p.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    yield from parse_listing(body, str(p))
