@@ -97,12 +97,11 @@ def finish(record: PaperRecord) -> PaperRecord | Rejection:
         return Rejection(record.place, "missing title")
     if record.id is not None:
         record.id = record.id.strip() or None
-    if record.id:
-        parsed = parse_arxiv_id(record.id)
-        if parsed:
-            record.id, version = parsed
-            if version is not None and record.version is None:
-                record.version = version
+    parsed = parse_arxiv_id(record.id) if record.id else None
+    if parsed:
+        record.id, version = parsed
+        if version is not None and record.version is None:
+            record.version = version
     if record.version is None and record.versions:
         record.version = max(v["version"] for v in record.versions)
     record.abstract = (record.abstract or "").strip()
@@ -113,7 +112,7 @@ def finish(record: PaperRecord) -> PaperRecord | Rejection:
     record.journal_ref = clean_optional(record.journal_ref)
     record.license = clean_optional(record.license)
     record.doi = normalize_doi(record.doi)
-    if record.id and parse_arxiv_id(record.id):
+    if parsed:
         abs_url, pdf_url = arxiv_links(record.id)
         record.abs_url = record.abs_url or abs_url
         record.pdf_url = record.pdf_url or pdf_url

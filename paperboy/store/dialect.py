@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -54,10 +55,19 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     columns = list(rows[0])
     json_cols = {c.name for c in table.columns if isinstance(c.type, JSON)}
     compiled = table.insert().compile(dialect=conn.dialect, column_keys=columns)
+    order = list(compiled.positiontup) if compiled.positional else columns
+    getter = itemgetter(*order) if len(order) > 1 else (lambda r: (r[order[0]],))
+    json_at = [i for i, c in enumerate(order) if c in json_cols]
     dumps = orjson.dumps
-    if compiled.positional:
-        order = [name for name in compiled.positiontup]
-        params: list[Any] = [tuple(dumps(r[c]).decode() if c in json_cols else r[c] for c in order) for r in rows]
+    params: list[Any] = []
+    if json_at:
+        for r in rows:
+            values = list(getter(r))
+            for i in json_at:
+                values[i] = dumps(values[i]).decode()
+            params.append(tuple(values))
     else:
-        params = [{c: (dumps(r[c]).decode() if c in json_cols else r[c]) for c in columns} for r in rows]
+        params = [getter(r) for r in rows]
+    if not compiled.positional:
+        params = [dict(zip(order, values, strict=True)) for values in params]
     conn.exec_driver_sql(str(compiled), params)

@@ -277,10 +277,7 @@ class _Batch:
                 keys = prep.author_keys
             else:  # merged from several records
                 keys = [author_key(name) for name in row["authors"]]
-            authors.extend(
-                {"author_key": key, "paper_id": pid, "position": i, "name": name}
-                for i, (name, key) in enumerate(zip(row["authors"], keys, strict=True))
-            )
+            authors.extend({"author_key": key, "paper_id": pid, "position": i} for i, key in enumerate(keys))
             categories.extend(
                 {"paper_id": pid, "category": cat, "is_primary": i == 0} for i, cat in enumerate(row["categories"])
             )

@@ -71,8 +71,8 @@ paper_authors = Table(
     #: Normalized name: one author page per key.
     Column("author_key", Text, primary_key=True),
     Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    #: Place in the paper's author list; the display name is ``papers.authors[position]``.
     Column("position", Integer, primary_key=True),
-    Column("name", Text, nullable=False),
     sqlite_with_rowid=False,
 )
 
