@@ -89,7 +89,9 @@ def run(repeats: int = 3) -> list[tuple[str, str, str]]:
             again.append(_ingest(home, "jsonl", CORPUS)[0])
             shutil.rmtree(home)
         f, a = statistics.median(first), statistics.median(again)
-        rows.append(("import corpus into empty store", f"{PAPERS / f:,.0f} papers/s ({f:.1f} s)", ">= 10,000/s, <= 12 s"))
+        rows.append(
+            ("import corpus into empty store", f"{PAPERS / f:,.0f} papers/s ({f:.1f} s)", ">= 10,000/s, <= 12 s")
+        )
         rows.append(("re-import, all unchanged", f"{PAPERS / a:,.0f} papers/s ({a:.1f} s)", ">= 20,000/s"))
 
         snapshot = work / "arxiv-metadata-oai-snapshot.json"

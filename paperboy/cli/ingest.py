@@ -34,10 +34,8 @@ def run_import(store: Store, source: str, target: str, items: Iterable[Item]) ->
 
         def progress(s: RunSummary) -> None:
             rate = s.seen / max(time.monotonic() - started, 1e-6)
-            bar.update(
-                task,
-                counts=f"{s.seen:,} read · {s.new:,} new · {s.updated:,} updated · {s.rejected:,} rejected · {rate:,.0f}/s",
-            )
+            counts = f"{s.seen:,} read · {s.new:,} new · {s.updated:,} updated · {s.rejected:,} rejected"
+            bar.update(task, counts=f"{counts} · {rate:,.0f}/s")
 
         summary = store.ingest(source, target, items, progress=progress)
     print_summary(summary, time.monotonic() - started)

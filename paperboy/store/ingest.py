@@ -18,10 +18,10 @@ from sqlalchemy import Connection, Engine, bindparam, func, insert, select, upda
 from paperboy.sources.normalize import author_key, is_arxiv_id, title_key
 from paperboy.sources.record import Checkpoint, Item, PaperRecord, Rejection
 from paperboy.store import schema as t
-from paperboy.store.rows import as_dict
 from paperboy.store.dialect import bulk_insert, upsert
 from paperboy.store.merge import merge, new_row, same_content
 from paperboy.store.pipeline import Prepared, prepare
+from paperboy.store.rows import as_dict
 
 #: SQLite accepts 32,766 bound parameters; stay well below for every backend.
 IN_CHUNK = 5000

@@ -16,9 +16,9 @@ from paperboy.config import Settings
 from paperboy.sources.normalize import author_key
 from paperboy.sources.record import Item
 from paperboy.store import schema as t
-from paperboy.store.rows import as_dict
 from paperboy.store.db import make_engine, migrate
 from paperboy.store.ingest import Ingestor, RunSummary
+from paperboy.store.rows import as_dict
 
 #: Columns that describe a paper to its readers (bookkeeping left out).
 PAPER_FIELDS = (
