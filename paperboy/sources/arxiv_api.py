@@ -15,7 +15,7 @@ from lxml import etree
 
 from paperboy.config import Settings
 from paperboy.sources.base import finish
-from paperboy.sources.http import BadBody, HttpClient
+from paperboy.sources.http import HttpClient, xml_root
 from paperboy.sources.normalize import clean_ws, estimate_announce_date, iso_datetime, parse_arxiv_id, parse_datetime
 from paperboy.sources.record import Items, PaperRecord, Rejection, SourceError
 
@@ -27,19 +27,10 @@ ID_CHUNK = 100
 #: The API refuses larger pages.
 MAX_PAGE = 2000
 
-#: No entity expansion, no network: the body comes from outside.
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
-
 
 def parse_feed(body: bytes) -> etree._Element:
     """The Atom feed's root; ``BadBody`` for anything else (a truncated body, "Rate exceeded."), so it is retried."""
-    try:
-        root = etree.fromstring(body, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise BadBody(f"not a complete XML document: {exc}") from None
-    if root.tag != f"{{{ATOM}}}feed":
-        raise BadBody(f"expected an Atom feed, got <{etree.QName(root).localname}>")
-    return root
+    return xml_root(body, f"{{{ATOM}}}feed")
 
 
 def _raise_api_error(url: str, entries: list[etree._Element]) -> None:

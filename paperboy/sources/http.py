@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import httpx
+from lxml import etree
 
 from paperboy.config import Settings
 from paperboy.sources.record import SourceError
@@ -118,3 +119,23 @@ class HttpClient:
                 self.backoff_total += wait
                 time.sleep(wait)
         raise SourceError(f"{url}: gave up after {attempts} attempts ({last_error})")
+
+
+#: No entity expansion, no network: the bodies come from outside.
+_XML_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
+
+
+def xml_root(body: bytes, *expected: str) -> etree._Element:
+    """The root of a fetched XML document whose tag is one of ``expected``.
+
+    Raises ``BadBody`` (so the fetch is retried) for a truncated document or a foreign one, such
+    as arXiv's plain-text "Rate exceeded." or an HTML error page.
+    """
+    try:
+        root = etree.fromstring(body, _XML_PARSER)
+    except etree.XMLSyntaxError as exc:
+        raise BadBody(f"not a complete XML document: {exc}") from None
+    if root.tag not in expected:
+        names = " or ".join(f"<{etree.QName(tag).localname}>" for tag in expected)
+        raise BadBody(f"expected {names}, got <{etree.QName(root).localname}>")
+    return root

@@ -25,7 +25,7 @@ from lxml import etree
 
 from paperboy.config import Settings
 from paperboy.sources.base import finish
-from paperboy.sources.http import BadBody, HttpClient
+from paperboy.sources.http import BadBody, HttpClient, xml_root
 from paperboy.sources.normalize import clean_ws, estimate_announce_date, iso_date, parse_arxiv_id
 from paperboy.sources.record import Checkpoint, Items, PaperRecord, Rejection, SourceError
 
@@ -39,7 +39,6 @@ MAX_RESTARTS = 3
 
 _DAY_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _ET = ZoneInfo("America/New_York")
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 
 
 class HarvestWarning(UserWarning):
@@ -53,12 +52,7 @@ def state_key(settings: Settings, set_spec: str | None) -> str:
 
 def parse_page(body: bytes) -> etree._Element:
     """A ListRecords answer's root; ``BadBody`` (retried) for a truncated or foreign body."""
-    try:
-        root = etree.fromstring(body, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise BadBody(f"not a complete XML document: {exc}") from None
-    if root.tag != f"{{{OAI}}}OAI-PMH":
-        raise BadBody(f"expected an OAI-PMH answer, got <{etree.QName(root).localname}>")
+    root = xml_root(body, f"{{{OAI}}}OAI-PMH")
     if root.find("oai:error", NS) is None and root.find("oai:ListRecords", NS) is None:
         raise BadBody("OAI-PMH answer has neither <ListRecords> nor <error>")
     return root

@@ -18,7 +18,7 @@ from lxml import etree
 
 from paperboy.config import Settings
 from paperboy.sources.base import check_readable, finish
-from paperboy.sources.http import BadBody, HttpClient
+from paperboy.sources.http import BadBody, HttpClient, xml_root
 from paperboy.sources.normalize import clean_ws, iso_date, parse_arxiv_id
 from paperboy.sources.record import Items, PaperRecord, Rejection, SourceError
 
@@ -29,7 +29,6 @@ NS = {"atom": ATOM, "arxiv": "http://arxiv.org/schemas/atom", "dc": "http://purl
 FIRST_LISTING = frozenset({"new", "cross"})
 REPLACEMENTS = frozenset({"replace", "replace-cross"})
 
-_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=True)
 _HEADER_RE = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*([\w-]+)\s*", re.IGNORECASE)
 _ABSTRACT_RE = re.compile(r"^\s*Abstract:\s*", re.IGNORECASE)
 _AND_RE = re.compile(r"\s+and\s+")
@@ -52,13 +51,7 @@ class _Item(NamedTuple):
 
 def _root(body: bytes) -> etree._Element:
     """The document's root if it is RSS or Atom; ``BadBody`` otherwise, so a fetch is retried."""
-    try:
-        root = etree.fromstring(body, _PARSER)
-    except etree.XMLSyntaxError as exc:
-        raise BadBody(f"not a complete XML document: {exc}") from None
-    if root.tag not in ("rss", f"{{{ATOM}}}feed"):
-        raise BadBody(f"expected an RSS or Atom feed, got <{etree.QName(root).localname}>")
-    return root
+    return xml_root(body, "rss", f"{{{ATOM}}}feed")
 
 
 def _texts(parent: etree._Element, path: str) -> list[str]:
