@@ -14,6 +14,7 @@ from rich.table import Table
 from paperboy.cli.common import console, open_store
 from paperboy.sources.record import Item
 from paperboy.store import RunSummary, Store
+from paperboy.store.pipeline import in_reader_process
 
 ingest_app = typer.Typer(help="Import papers from a file or a service.", no_args_is_help=True)
 
@@ -77,7 +78,8 @@ def ingest_jsonl(ctx: typer.Context, paths: PathsArg) -> None:
 
     with open_store(ctx) as store:
         for path in paths:
-            run_import(store, "jsonl", str(path), jsonl.read(path))
+            items = in_reader_process(jsonl.read, path, lookup=store.source_hashes("jsonl"))
+            run_import(store, "jsonl", str(path), items)
 
 
 @ingest_app.command("kaggle")
@@ -87,7 +89,8 @@ def ingest_kaggle(ctx: typer.Context, paths: PathsArg) -> None:
 
     with open_store(ctx) as store:
         for path in paths:
-            run_import(store, "kaggle", str(path), kaggle.read(path))
+            items = in_reader_process(kaggle.read, path, lookup=store.source_hashes("kaggle"))
+            run_import(store, "kaggle", str(path), items)
 
 
 @ingest_app.command("arxiv")

@@ -7,7 +7,7 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, Connection, Table
+from sqlalchemy import JSON, ColumnElement, Connection, Table, bindparam, func, literal_column, select
 
 
 def _insert_for(conn: Connection) -> Any:
@@ -71,3 +71,29 @@ def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     if not compiled.positional:
         params = [dict(zip(order, values, strict=True)) for values in params]
     conn.exec_driver_sql(str(compiled), params)
+
+
+def insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]) -> None:
+    """Insert rows given as tuples in ``columns`` order (no JSON columns), through ``executemany``."""
+    if not rows:
+        return
+    compiled = table.insert().compile(dialect=conn.dialect, column_keys=list(columns))
+    if compiled.positional and list(compiled.positiontup) == list(columns):
+        params: Sequence[Any] = rows
+    elif compiled.positional:
+        at = [list(columns).index(name) for name in compiled.positiontup]
+        params = [tuple(r[i] for i in at) for r in rows]
+    else:
+        params = [dict(zip(columns, r, strict=True)) for r in rows]
+    conn.exec_driver_sql(str(compiled), list(params))
+
+
+def in_values(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+    """``column IN values`` for a long list: one JSON parameter on SQLite, a plain list elsewhere.
+
+    Why: compiling an expanding ``IN`` with thousands of parameters costs more than the query.
+    """
+    if conn.dialect.name == "sqlite":
+        table = func.json_each(bindparam(None, orjson.dumps(list(values)).decode())).table_valued("value")
+        return column.in_(select(literal_column("value")).select_from(table))
+    return column.in_(list(values))

@@ -15,12 +15,12 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
 
-from paperboy.sources.normalize import author_key, is_arxiv_id, title_key
+from paperboy.sources.normalize import author_key, is_arxiv_id
 from paperboy.sources.record import Checkpoint, Item, PaperRecord, Rejection
 from paperboy.store import schema as t
-from paperboy.store.dialect import bulk_insert, upsert
-from paperboy.store.merge import merge, new_row, same_content
-from paperboy.store.pipeline import Prepared, prepare
+from paperboy.store.dialect import bulk_insert, in_values, insert_tuples, upsert
+from paperboy.store.merge import merge, same_content
+from paperboy.store.pipeline import Prepared
 from paperboy.store.rows import as_dict
 
 #: SQLite accepts 32,766 bound parameters; stay well below for every backend.
@@ -59,11 +59,11 @@ def _chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[An
         yield values[start : start + size]
 
 
-def _synthetic_id(record: PaperRecord) -> str:
+def _synthetic_id(row: dict[str, Any]) -> str:
     """Id for a paper no source has named: its DOI, else a digest of its normalized title."""
-    if record.doi:
-        return f"doi:{record.doi}"
-    return "title:" + hashlib.sha1(title_key(record.title).encode()).hexdigest()[:16]
+    if row["doi"]:
+        return f"doi:{row['doi']}"
+    return "title:" + hashlib.sha1(row["title_key"].encode()).hexdigest()[:16]
 
 
 class _Batch:
@@ -79,14 +79,18 @@ class _Batch:
         self.renamed: dict[str, str] = {}  # stored id -> new id (title-only paper got its arXiv id)
         self.hashes: dict[str, str] = {}  # id -> hash of this source's record
         self.pending_doi: dict[str, str] = {}  # DOI -> id, for rows of this batch
-        self.pending_title: dict[str, str] = {}  # title key -> id, for rows of this batch
-        self.prepared: dict[str, Prepared] = {}  # id -> the record that made a new row
+        #: title key -> id, for rows of this batch; built on the first lookup that needs it
+        self.pending_title: dict[str, str] | None = None
+        self.has_non_arxiv_rows = False
+        #: ids the reader skipped as unchanged that changed before they were written
+        self.stale: list[str] = []
+        self.author_keys: dict[str, tuple[list[str], list[str]]] = {}  # id -> (authors, their keys)
 
     # -- reading ---------------------------------------------------------------------------
     def _load_rows(self, column: Any, values: list[Any], extra: Any = None) -> list[dict[str, Any]]:
         found = []
         for chunk in _chunks(values):
-            query = select(t.papers).where(column.in_(chunk))
+            query = select(t.papers).where(in_values(self.conn, column, chunk))
             if extra is not None:
                 query = query.where(extra)
             found.extend(as_dict(r) for r in self.conn.execute(query))
@@ -94,36 +98,39 @@ class _Batch:
 
     def classify(self, records: list[Prepared]) -> list[tuple[Prepared, str | None]]:
         """Pair each record with the stored id it matches (or None), skipping identical re-imports."""
-        with_id = list({p.record.id for p in records if p.record.id})
+        with_id = list({p.row["id"] for p in records if p.row["id"]})
         known: dict[str, str | None] = {}
         for chunk in _chunks(with_id):
             query = select(t.paper_sources.c.paper_id, t.paper_sources.c.record_hash).where(
-                t.paper_sources.c.source == self.source, t.paper_sources.c.paper_id.in_(chunk)
+                t.paper_sources.c.source == self.source, in_values(self.conn, t.paper_sources.c.paper_id, chunk)
             )
             known.update((r[0], r[1]) for r in self.conn.execute(query))
         todo: list[Prepared] = []
         for p in records:
-            rec = p.record
-            if rec.id and known.get(rec.id) == p.hash and rec.id not in self.rows:
-                self.status.setdefault(rec.id, "unchanged")
+            rid = p.row["id"]
+            if rid and known.get(rid) == p.hash and rid not in self.rows:
+                self.status.setdefault(rid, "unchanged")
+                continue
+            if p.seen:  # the reader saw this hash, but the paper changed since (same id twice in a run)
+                self.stale.append(rid)
                 continue
             todo.append(p)
-            if rec.id:
-                self.hashes[rec.id] = p.hash
-        for row in self._load_rows(t.papers.c.id, [p.record.id for p in todo if p.record.id]):
+            if rid:
+                self.hashes[rid] = p.hash
+        for row in self._load_rows(t.papers.c.id, [p.row["id"] for p in todo if p.row["id"]]):
             self.stored[row["id"]] = row
         # Records without an id match by DOI, then by normalized title; so do arXiv records
         # whose paper is in the store only under a made-up id (e.g. from a Hugging Face page).
         orphans = [
             p
             for p in todo
-            if not p.record.id or (self.has_non_arxiv and p.record.id not in self.stored and is_arxiv_id(p.record.id))
+            if not p.row["id"] or (self.has_non_arxiv and p.row["is_arxiv"] and p.row["id"] not in self.stored)
         ]
         by_doi: dict[str, dict[str, Any]] = {}
         by_title: dict[str, dict[str, Any]] = {}
         if orphans:
-            dois = list({p.record.doi for p in orphans if p.record.doi})
-            keys = list({p.title_key for p in orphans})
+            dois = list({p.row["doi"] for p in orphans if p.row["doi"]})
+            keys = list({p.row["title_key"] for p in orphans})
             for row in self._load_rows(t.papers.c.doi, dois) + self._load_rows(t.papers.c.title_key, keys):
                 self.stored.setdefault(row["id"], row)
                 if row["doi"]:
@@ -134,13 +141,13 @@ class _Batch:
                     by_title[row["title_key"]] = row
         out = []
         for p in todo:
-            rec = p.record
+            rid, doi = p.row["id"], p.row["doi"]
             match: str | None = None
-            if rec.id and rec.id in self.stored:
-                match = rec.id
-            elif rec.id is None or is_arxiv_id(rec.id):
-                row = (by_doi.get(rec.doi) if rec.doi else None) or by_title.get(p.title_key)
-                if row is not None and (rec.id is None or not row["is_arxiv"]):
+            if rid and rid in self.stored:
+                match = rid
+            elif rid is None or p.row["is_arxiv"]:
+                row = (by_doi.get(doi) if doi else None) or by_title.get(p.row["title_key"])
+                if row is not None and (rid is None or not row["is_arxiv"]):
                     match = row["id"]
             out.append((p, match))
         return out
@@ -148,34 +155,37 @@ class _Batch:
     # -- merging ---------------------------------------------------------------------------
     def add(self, prep: Prepared, match: str | None) -> None:
         """Merge one record into the batch's rows (earlier records of the batch included)."""
-        rec = prep.record
+        incoming = prep.row
+        rid = incoming["id"]
         key = match
-        if key is None and rec.id and rec.id in self.rows:
-            key = rec.id
+        if key is None and rid and rid in self.rows:
+            key = rid
         elif key is None:
-            pending = self._pending_match(prep) if rec.id is None or is_arxiv_id(rec.id) else None
-            if pending and (rec.id is None or not self.rows[pending]["is_arxiv"]):
+            # an arXiv record may be a title-only row of this same batch; an id-less one anything
+            lookup = rid is None or (incoming["is_arxiv"] and self.has_non_arxiv_rows)
+            pending = self._pending_match(incoming) if lookup else None
+            if pending and (rid is None or not self.rows[pending]["is_arxiv"]):
                 key = pending
             else:
-                key = rec.id or _synthetic_id(rec)
+                key = rid or _synthetic_id(incoming)
         key = self.renamed.get(key, key)
         current = self.rows.get(key) or self.stored.get(key)
         if current is None:
-            row = new_row(rec, key, prep.title_key)
-            self.prepared[key] = prep
+            row = incoming if rid == key else {**incoming, "id": key, "is_arxiv": is_arxiv_id(key)}
+            self.author_keys[key] = (row["authors"], prep.author_keys)
             self._put(row)
             self.status[key] = "new"
             return
         target = key
-        if rec.id and rec.id != key and is_arxiv_id(rec.id) and not current["is_arxiv"]:
-            target = rec.id  # the paper finally has its arXiv id: re-key it
+        if rid and rid != key and incoming["is_arxiv"] and not current["is_arxiv"]:
+            target = rid  # the paper finally has its arXiv id: re-key it
             self.renamed[key] = target
             self.rows.pop(key, None)
             current = {**current, "id": target, "is_arxiv": True}
             self.status[target] = "new" if self.status.pop(key, None) == "new" else "updated"
             if key in self.hashes:
                 self.hashes[target] = self.hashes.pop(key)
-        merged = merge(current, rec)
+        merged = merge(current, incoming)
         self._put(merged)
         if self.status.get(target) not in ("new", "updated") or target in self.stored:
             original = self.stored.get(target)
@@ -184,13 +194,23 @@ class _Batch:
 
     def _put(self, row: dict[str, Any]) -> None:
         self.rows[row["id"]] = row
+        if not row["is_arxiv"]:
+            self.has_non_arxiv_rows = True
+        if self.pending_title is not None:
+            self._index_pending(row)
+
+    def _index_pending(self, row: dict[str, Any]) -> None:
         if row["doi"]:
             self.pending_doi[row["doi"]] = row["id"]
-        self.pending_title.setdefault(row["title_key"], row["id"])
+        self.pending_title.setdefault(row["title_key"], row["id"])  # type: ignore[union-attr]
 
-    def _pending_match(self, prep: Prepared) -> str | None:
-        doi = prep.record.doi
-        found = (self.pending_doi.get(doi) if doi else None) or self.pending_title.get(prep.title_key)
+    def _pending_match(self, incoming: dict[str, Any]) -> str | None:
+        if self.pending_title is None:  # first lookup in this batch: index what is there so far
+            self.pending_title = {}
+            for row in self.rows.values():
+                self._index_pending(row)
+        doi = incoming["doi"]
+        found = (self.pending_doi.get(doi) if doi else None) or self.pending_title.get(incoming["title_key"])
         return self.renamed.get(found, found) if found else None
 
     # -- writing ---------------------------------------------------------------------------
@@ -272,19 +292,13 @@ class _Batch:
         categories = []
         for pid in ids:
             row = self.rows[pid]
-            prep = self.prepared.get(pid)
-            if prep is not None and prep.record.authors is row["authors"]:
-                keys = prep.author_keys
-            else:  # merged from several records
+            names, keys = self.author_keys.get(pid, (None, None))
+            if names is not row["authors"]:  # merged from several records: keys not prepared
                 keys = [author_key(name) for name in row["authors"]]
-            authors.extend({"author_key": key, "paper_id": pid, "position": i} for i, key in enumerate(keys))
-            categories.extend(
-                {"paper_id": pid, "category": cat, "is_primary": i == 0} for i, cat in enumerate(row["categories"])
-            )
-        if authors:
-            bulk_insert(self.conn, t.paper_authors, authors)
-        if categories:
-            bulk_insert(self.conn, t.paper_categories, categories)
+            authors.extend((key, pid, i) for i, key in enumerate(keys))
+            categories.extend((cat, pid, i == 0) for i, cat in enumerate(row["categories"]))
+        insert_tuples(self.conn, t.paper_authors, ("author_key", "paper_id", "position"), authors)
+        insert_tuples(self.conn, t.paper_categories, ("category", "paper_id", "is_primary"), categories)
 
     def _write_sources(self, new_ids: list[str], changed_ids: list[str], now: str) -> None:
         """Record which sources gave each paper, with this source's record hash."""
@@ -337,7 +351,7 @@ class Ingestor:
         try:
             for item in items:
                 if isinstance(item, PaperRecord):
-                    item = prepare(item)
+                    item = Prepared.of(item)
                 if isinstance(item, Prepared):
                     records.append(item)
                     if len(records) >= self.batch_size:
@@ -380,6 +394,9 @@ class Ingestor:
                 counts[status] += 1
             # Identical re-imports collapse by id; count every record the source gave.
             counts["unchanged"] += len(records) - sum(counts.values())
+            why = "paper changed in the store during this import; import again to apply"
+            rejected = rejected + [Rejection(f"{s.target} id {pid}", why) for pid in batch.stale]
+            counts["unchanged"] -= len(batch.stale)
             if rejected:
                 conn.execute(
                     insert(t.rejections), [{"run_id": s.run_id, "place": r.place, "reason": r.reason} for r in rejected]

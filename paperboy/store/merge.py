@@ -118,19 +118,19 @@ def _latest(a: str | None, b: str | None) -> str | None:
     return max(a, b) if a and b else a or b
 
 
-def new_row(record: PaperRecord, paper_id: str, key: str | None = None) -> dict[str, Any]:
-    """The content of a paper row made from one record alone (``key``: its title key, if known)."""
+def new_row(record: PaperRecord, paper_id: str | None) -> dict[str, Any]:
+    """The content of a paper row made from one record alone (``paper_id`` None: not known yet)."""
     sources = sorted({record.source, *record.sources} - {""})
     versions = record.versions
     if record.version is not None and not any(v["version"] == record.version for v in versions):
         versions = _merge_versions(versions, [{"version": record.version, "created": None}])
     return {
         "id": paper_id,
-        "is_arxiv": is_arxiv_id(paper_id),
+        "is_arxiv": paper_id is not None and is_arxiv_id(paper_id),
         "version": record.version,
         "versions": versions,
         "title": record.title,
-        "title_key": key if key is not None else title_key(record.title),
+        "title_key": title_key(record.title),
         "abstract": record.abstract,
         "authors": record.authors,
         "categories": record.categories,
@@ -151,9 +151,8 @@ def new_row(record: PaperRecord, paper_id: str, key: str | None = None) -> dict[
     }
 
 
-def merge(row: dict[str, Any], record: PaperRecord) -> dict[str, Any]:
-    """The row after ``record`` is merged into it (``row`` itself is not modified)."""
-    incoming = new_row(record, row["id"])
+def merge(row: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
+    """The row after an incoming record's row (``new_row``) is merged into it; neither is modified."""
     wins = incoming["field_rank"] >= row["field_rank"]
     out = dict(row)
     for name in REPLACEABLE:

@@ -17,6 +17,7 @@ from paperboy.sources.normalize import author_key
 from paperboy.sources.record import Item
 from paperboy.store import schema as t
 from paperboy.store.db import make_engine, migrate
+from paperboy.store.dialect import in_values
 from paperboy.store.ingest import Ingestor, RunSummary
 from paperboy.store.rows import as_dict
 
@@ -42,6 +43,29 @@ PAPER_FIELDS = (
     "source_upvotes",
     "sources",
 )
+
+
+class SourceHashes:
+    """``ids -> {id: record hash}`` for one source, as the store holds them now.
+
+    Used by a forked reader process to skip records identical to what the source last gave; it
+    opens its own engine on first use, since connections must not cross a fork.
+    """
+
+    def __init__(self, url: str, source: str) -> None:
+        self.url = url
+        self.source = source
+        self._engine: Engine | None = None
+
+    def __call__(self, ids: list[str]) -> dict[str, str]:
+        if self._engine is None:
+            self._engine = make_engine(self.url)
+        c = t.paper_sources.c
+        with self._engine.connect() as conn:
+            query = select(c.paper_id, c.record_hash).where(
+                c.source == self.source, in_values(conn, c.paper_id, ids), c.record_hash.is_not(None)
+            )
+            return {row[0]: row[1] for row in conn.execute(query)}
 
 
 class Store:
@@ -83,6 +107,10 @@ class Store:
         """Import items from one source as one recorded run."""
         size = batch_size or (self.settings.batch_size if self.settings else 2000)
         return Ingestor(self.engine, source, target, size).run(items, progress)
+
+    def source_hashes(self, source: str) -> SourceHashes:
+        """A lookup of the record hashes ``source`` last gave (for ``pipeline.in_reader_process``)."""
+        return SourceHashes(self.engine.url.render_as_string(hide_password=False), source)
 
     # -- papers --------------------------------------------------------------------------
     def get_paper(self, paper_id: str) -> dict[str, Any] | None:
