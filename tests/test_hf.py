@@ -108,6 +108,12 @@ def test_header_variants(tmp_path: Path, header: list[str]):
     assert rejections == []
     assert [r.title for r in records] == ["First Paper", "Second Paper"]
     assert records[0].place == f"{page}:{2 * len(header) + 1}"
+    crlf = tmp_path / "crlf.txt"  # saved on Windows, with a byte-order mark
+    crlf.write_bytes(b"\xef\xbb\xbf" + page.read_bytes().replace(b"\n", b"\r\n"))
+    again, _ = _split(hf.read_page(crlf))
+    assert [(r.title, r.abstract, r.place.rsplit(":", 1)[1]) for r in again] == [
+        (r.title, r.abstract, r.place.rsplit(":", 1)[1]) for r in records
+    ]
 
 
 def test_a_title_without_abstract_in_the_middle(tmp_path: Path):
