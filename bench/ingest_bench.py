@@ -24,8 +24,28 @@ CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "arxiv-2025-2
 PAPERS = 118_024
 
 
+def _tree_rss_kb(pid: int) -> int:
+    """Memory of a process and all its descendants (the importer and its reader).
+
+    Proportional set size: pages the forked reader still shares with the importer count once.
+    """
+    total = 0
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        try:
+            with open(f"/proc/{current}/smaps_rollup") as fh:
+                total += next((int(line.split()[1]) for line in fh if line.startswith("Pss:")), 0)
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as fh:
+                    todo.extend(int(child) for child in fh.read().split())
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue
+    return total
+
+
 def _ingest(home: Path, kind: str, path: Path) -> tuple[float, int]:
-    """Run one import; return (seconds, peak RSS in MB) of the importing process."""
+    """Run one import; return (seconds, peak memory (PSS, MB) of the importer with its reader process)."""
     env = {**os.environ, "PAPERBOY_HOME": str(home)}
     start = time.perf_counter()
     proc = subprocess.Popen(
@@ -34,12 +54,14 @@ def _ingest(home: Path, kind: str, path: Path) -> tuple[float, int]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
+    peak = 0
+    while proc.poll() is None:
+        peak = max(peak, _tree_rss_kb(proc.pid))
+        time.sleep(0.05)
     seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         raise RuntimeError(f"ingest {kind} failed: {proc.stderr.read().decode() if proc.stderr else ''}")
-    return seconds, usage.ru_maxrss // 1024
+    return seconds, peak // 1024
 
 
 def to_kaggle(src: Path, dst: Path) -> int:
@@ -108,7 +130,7 @@ def run(repeats: int = 3) -> list[tuple[str, str, str]]:
         rows.append(
             (f"Kaggle snapshot shape ({size:,.0f} MB)", f"{PAPERS / k:,.0f} papers/s ({k:.1f} s)", ">= 10,000/s")
         )
-        rows.append(("Kaggle import peak memory (RSS)", f"{max(peaks)} MB", "< 300 MB"))
+        rows.append(("Kaggle import peak memory (PSS, with its reader)", f"{max(peaks)} MB", "< 300 MB"))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows

@@ -25,7 +25,7 @@ class Settings:
     database_url: str = ""
     #: Records per transaction during imports: a crash loses at most one open batch.  Large
     #: batches matter: every commit rewrites the touched pages of the random-order indexes.
-    batch_size: int = 20000
+    batch_size: int = 10000
 
     # Network sources: base URLs are settings so tests (and mirrors) can point elsewhere.
     arxiv_api_url: str = "https://export.arxiv.org/api/query"

@@ -43,7 +43,7 @@ def make_engine(url: str) -> Engine:
             # foreign keys by scanning; the data layer writes them in the paper's transaction.
             cur.execute("PRAGMA foreign_keys=OFF")
             cur.execute("PRAGMA busy_timeout=30000")
-            cur.execute("PRAGMA cache_size=-65536")
+            cur.execute("PRAGMA cache_size=-32768")
             cur.execute("PRAGMA temp_store=MEMORY")
             cur.close()
 

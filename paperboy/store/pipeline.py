@@ -52,7 +52,7 @@ def prepared(items: Iterable[Item]) -> Iterator[Item | Prepared]:
 # -- the reader process --------------------------------------------------------------------
 CHUNK = 1000
 #: Chunks the reader may run ahead: about one batch, so it keeps reading while the writer commits.
-QUEUE_CHUNKS = 24
+QUEUE_CHUNKS = 12
 
 
 def _encode(item: Item | Prepared, known: dict[str, str]) -> list[Any]:
