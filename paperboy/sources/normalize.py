@@ -96,7 +96,7 @@ def title_key(title: str) -> str:
     return _fold(title.translate(_LATEX_GROUPING))
 
 
-@lru_cache(maxsize=262144)
+@lru_cache(maxsize=32768)
 def author_key(name: str) -> str:
     """Key that groups one author's spellings: accents, case, dots and ``Last, First`` order ignored."""
     text = name.strip()
