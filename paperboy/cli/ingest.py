@@ -30,6 +30,7 @@ def run_import(store: Store, source: str, target: str, items: Iterable[Item]) ->
         TimeElapsedColumn(),
         console=console,
         transient=True,
+        disable=not console.is_terminal,
     ) as bar:
         task = bar.add_task(f"{source} {target}", total=None, counts="")
 
