@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import orjson
 import pytest
 from conftest import FIXTURES, SHARED
+from loopback import Loopback, Reply
 
 from paperboy.config import Settings
 from paperboy.sources import hf, jsonl, kaggle
@@ -214,74 +212,46 @@ def test_json_errors_of_the_whole_file(tmp_path: Path):
 # -- the live API, over a real loopback server --------------------------------------------------
 
 
-class _DailyServer:
-    """A real HTTP server on 127.0.0.1 answering each GET with the next scripted (status, body)."""
-
-    def __init__(self, replies: list[tuple[int, bytes]]) -> None:
-        self.replies = list(replies)
-        self.requests: list[tuple[str, dict[str, str]]] = []
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - base-class signature
-                """Keep test output clean."""
-
-            def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
-                parts = urlsplit(self.path)
-                outer.requests.append((parts.path, {k: v[-1] for k, v in parse_qs(parts.query).items()}))
-                status, body = outer.replies.pop(0) if outer.replies else (410, b"script exhausted")
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/api/daily_papers"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-
-    def __enter__(self) -> _DailyServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
+def _json(status: int, body: bytes) -> Reply:
+    return Reply(body, status=status, content_type="application/json")
 
 
 @pytest.fixture
-def daily_server(request: pytest.FixtureRequest) -> Iterator[_DailyServer]:
-    with _DailyServer(request.param) as server:
+def daily_server(request: pytest.FixtureRequest) -> Iterator[Loopback]:
+    with Loopback([_json(status, body) for status, body in request.param]) as server:
         yield server
 
 
+def _asked(server: Loopback) -> list[tuple[str, dict[str, str]]]:
+    return [(seen.path, seen.query) for seen in server.requests]
+
+
 @pytest.mark.parametrize("daily_server", [[(200, DAILY.read_bytes())]], indirect=True)
-def test_fetch_daily_asks_for_the_day(settings: Settings, daily_server: _DailyServer):
-    items = hf.fetch_daily(replace(settings, hf_api_url=daily_server.url), "2025-02-04")
+def test_fetch_daily_asks_for_the_day(settings: Settings, daily_server: Loopback):
+    items = hf.fetch_daily(replace(settings, hf_api_url=daily_server.url("/api/daily_papers")), "2025-02-04")
     records, rejections = _split(items)
-    assert daily_server.requests == [("/api/daily_papers", {"date": "2025-02-04"})]
+    assert _asked(daily_server) == [("/api/daily_papers", {"date": "2025-02-04"})]
     assert [r.id for r in records] == ["2502.01234", "2502.05678"]
-    assert records[0].place == f"{daily_server.url}?date=2025-02-04[0]"
+    assert records[0].place == f"{daily_server.url('/api/daily_papers')}?date=2025-02-04[0]"
     assert len(rejections) == 3
 
 
 @pytest.mark.parametrize(
     "daily_server", [[(200, DAILY.read_bytes()[:300]), (503, b"{}"), (200, DAILY.read_bytes())]], indirect=True
 )
-def test_fetch_daily_retries_a_cut_off_body_and_a_server_error(settings: Settings, daily_server: _DailyServer):
-    records, _ = _split(hf.fetch_daily(replace(settings, hf_api_url=daily_server.url)))
+def test_fetch_daily_retries_a_cut_off_body_and_a_server_error(settings: Settings, daily_server: Loopback):
+    records, _ = _split(hf.fetch_daily(replace(settings, hf_api_url=daily_server.url("/api/daily_papers"))))
     assert len(daily_server.requests) == 3
-    assert daily_server.requests[0] == ("/api/daily_papers", {})  # no date: the latest list
+    assert _asked(daily_server)[0] == ("/api/daily_papers", {})  # no date: the latest list
     assert len(records) == 2
 
 
 @pytest.mark.parametrize("daily_server", [[(404, b'{"error": "not found"}')]], indirect=True)
-def test_fetch_daily_failures_are_source_errors(settings: Settings, daily_server: _DailyServer):
+def test_fetch_daily_failures_are_source_errors(settings: Settings, daily_server: Loopback):
     with pytest.raises(SourceError, match="date must be YYYY-MM-DD"):
         hf.fetch_daily(settings, "13 March")  # at once, before anything is fetched
     with pytest.raises(SourceError, match="HTTP 404"):
-        list(hf.fetch_daily(replace(settings, hf_api_url=daily_server.url), "2025-02-04"))
+        list(hf.fetch_daily(replace(settings, hf_api_url=daily_server.url("/api/daily_papers")), "2025-02-04"))
     assert len(daily_server.requests) == 1  # a 404 is not retried
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated
 
@@ -72,15 +72,20 @@ def print_summary(s: RunSummary, seconds: float) -> None:
 PathsArg = Annotated[list[Path], typer.Argument(help="Files to import (plain or .gz).", show_default=False)]
 
 
+def import_files(ctx: typer.Context, source: str, read: Callable[[Path], Iterable[Item]], paths: list[Path]) -> None:
+    """Import files one run each, parsing in a reader process beside the writer."""
+    with open_store(ctx) as store:
+        for path in paths:
+            items = in_reader_process(read, path, lookup=store.source_hashes(source))
+            run_import(store, source, str(path), items)
+
+
 @ingest_app.command("jsonl")
 def ingest_jsonl(ctx: typer.Context, paths: PathsArg) -> None:
     """JSON lines: the sample corpus's shape, the generic shape, or a paperboy export."""
     from paperboy.sources import jsonl
 
-    with open_store(ctx) as store:
-        for path in paths:
-            items = in_reader_process(jsonl.read, path, lookup=store.source_hashes("jsonl"))
-            run_import(store, "jsonl", str(path), items)
+    import_files(ctx, "jsonl", jsonl.read, paths)
 
 
 @ingest_app.command("kaggle")
@@ -88,10 +93,7 @@ def ingest_kaggle(ctx: typer.Context, paths: PathsArg) -> None:
     """The Kaggle arXiv metadata snapshot (arxiv-metadata-oai-snapshot.json), streamed."""
     from paperboy.sources import kaggle
 
-    with open_store(ctx) as store:
-        for path in paths:
-            items = in_reader_process(kaggle.read, path, lookup=store.source_hashes("kaggle"))
-            run_import(store, "kaggle", str(path), items)
+    import_files(ctx, "kaggle", kaggle.read, paths)
 
 
 @ingest_app.command("arxiv")
