@@ -143,3 +143,29 @@ def test_migrations_match_schema_and_wal_mode(store, settings):
     assert diff == []
     with sqlite3.connect(settings.home / "paperboy.db") as raw:
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_vectors_track_model_and_changes(store):
+    store.ingest("jsonl", "a", [rec(id="2501.00020", title="One"), rec(id="2501.00021", title="Two")])
+    todo = store.papers_to_embed("m1")
+    assert [p["id"] for p in todo] == ["2501.00020", "2501.00021"]
+    store.put_vectors("m1", [(p["id"], p["seq"], bytes(8)) for p in todo[:1]])
+    assert [p["id"] for p in store.papers_to_embed("m1")] == ["2501.00021"]  # resumes where it stopped
+    store.put_vectors("m1", [(todo[1]["id"], todo[1]["seq"], b"\x01" * 8)])
+    assert store.papers_to_embed("m1") == [] and store.vector_counts("m1") == (2, 2)
+    # a changed paper is embedded again; another model means everything again
+    store.ingest("arxiv", "b", [rec(id="2501.00021v2", title="Two, revised", source="arxiv")])
+    assert [p["id"] for p in store.papers_to_embed("m1")] == ["2501.00021"]
+    assert store.vector_counts("m1") == (1, 2)
+    assert len(store.papers_to_embed("m2")) == 2
+    pages = list(store.iter_vectors("m1"))
+    assert [[row[0] for row in page] for page in pages] == [["2501.00020", "2501.00021"]]
+
+
+def test_rekeyed_paper_loses_its_old_vector(store):
+    store.ingest("hf", "page", [rec(title="Deep Things", source="hf")])
+    (old,) = store.papers_to_embed("m")
+    store.put_vectors("m", [(old["id"], old["seq"], bytes(4))])
+    store.ingest("jsonl", "corpus", [rec(id="2502.00099", title="Deep things")])
+    assert [p["id"] for p in store.papers_to_embed("m")] == ["2502.00099"]
+    assert [row[0] for page in store.iter_vectors("m") for row in page] == []

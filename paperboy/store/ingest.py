@@ -283,9 +283,10 @@ class _Batch:
                 t.paper_categories.delete().where(c.category == bindparam("k"), c.paper_id == bindparam("p")),
                 categories,
             )
-        if sources:
+        if sources:  # the paper itself goes: so do its sources and its vector
             ids = [row["id"] for row in rows]
             self.conn.execute(t.paper_sources.delete().where(t.paper_sources.c.paper_id.in_(ids)))
+            self.conn.execute(t.paper_vectors.delete().where(t.paper_vectors.c.paper_id.in_(ids)))
 
     def _write_lists(self, ids: list[str]) -> None:
         authors = []

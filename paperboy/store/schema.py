@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -130,4 +131,17 @@ harvest_state = Table(
     Column("key", String(255), primary_key=True),
     Column("state", JSON, nullable=False),
     Column("updated_at", String(20), nullable=False),
+)
+
+paper_vectors = Table(
+    "paper_vectors",
+    metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    #: The model (and precision) that made the vector: another model means re-embedding.
+    Column("model", String(128), nullable=False),
+    #: ``papers.seq`` of the text that was embedded: a newer seq means the paper changed since.
+    Column("seq", Integer, nullable=False),
+    #: float32, little-endian, ``dim`` values.
+    Column("vector", LargeBinary, nullable=False),
+    Index("ix_paper_vectors_model_seq", "model", "seq"),
 )

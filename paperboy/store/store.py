@@ -17,7 +17,7 @@ from paperboy.sources.normalize import author_key
 from paperboy.sources.record import Item
 from paperboy.store import schema as t
 from paperboy.store.db import make_engine, migrate
-from paperboy.store.dialect import in_values
+from paperboy.store.dialect import in_values, upsert
 from paperboy.store.ingest import Ingestor, RunSummary
 from paperboy.store.rows import as_dict
 
@@ -165,6 +165,60 @@ class Store:
         )
         with self.engine.connect() as conn:
             return [as_dict(r) for r in conn.execute(query)]
+
+    # -- vectors -------------------------------------------------------------------------
+    def papers_to_embed(self, model: str, limit: int = 256) -> list[dict[str, Any]]:
+        """Papers with no vector from ``model``, or whose text changed since it was made, oldest change first.
+
+        Embedding is resumable for free: whatever was stored before a crash is not asked for again.
+        """
+        p, v = t.papers.c, t.paper_vectors.c
+        query = (
+            select(p.id, p.seq, p.title, p.abstract)
+            .select_from(t.papers.outerjoin(t.paper_vectors, v.paper_id == p.id))
+            .where((v.paper_id.is_(None)) | (v.model != model) | (v.seq < p.seq))
+            .order_by(p.seq)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [as_dict(r) for r in conn.execute(query)]
+
+    def put_vectors(self, model: str, rows: list[tuple[str, int, bytes]]) -> None:
+        """Store ``(paper_id, seq embedded, float32 bytes)`` vectors made by ``model``, in one transaction."""
+        if not rows:
+            return
+        data = [{"paper_id": pid, "model": model, "seq": seq, "vector": vec} for pid, seq, vec in rows]
+        with self.engine.begin() as conn:
+            upsert(conn, t.paper_vectors, data, ["paper_id"])
+
+    def iter_vectors(
+        self, model: str, after_seq: int = 0, batch: int = 10000
+    ) -> Iterator[list[tuple[str, int, bytes]]]:
+        """Stored vectors of ``model`` as pages of ``(paper_id, seq, bytes)``, in seq order."""
+        v = t.paper_vectors.c
+        last = after_seq
+        while True:
+            query = (
+                select(v.paper_id, v.seq, v.vector).where(v.model == model, v.seq > last).order_by(v.seq).limit(batch)
+            )
+            with self.engine.connect() as conn:
+                rows = [(r[0], r[1], r[2]) for r in conn.execute(query)]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][1]
+
+    def vector_counts(self, model: str) -> tuple[int, int]:
+        """(papers with a current vector from ``model``, papers in the store)."""
+        p, v = t.papers.c, t.paper_vectors.c
+        with self.engine.connect() as conn:
+            done = conn.execute(
+                select(func.count())
+                .select_from(t.paper_vectors.join(t.papers, p.id == v.paper_id))
+                .where(v.model == model, v.seq >= p.seq)
+            ).scalar_one()
+            total = conn.execute(select(func.count()).select_from(t.papers)).scalar_one()
+        return done, total
 
     # -- runs and statistics -------------------------------------------------------------
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:
