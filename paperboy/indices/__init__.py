@@ -1,0 +1,1 @@
+"""Derived indices (keyword, vector): rebuildable from the store at any time."""
