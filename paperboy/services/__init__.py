@@ -1,0 +1,1 @@
+"""Services over the store and indices: search, feed, recommendations, digests."""
