@@ -1,0 +1,581 @@
+"""Keyword search: BM25 over titles, abstracts and authors, in a tantivy index beside the store.
+
+The index is derived: it lives in ``<home>/index/keyword/`` and can always be rebuilt from the
+store.  ``state.json`` next to tantivy's files records the schema version and the store change
+counter (``seq``) the index has caught up to; it is written (atomically) only after a commit, so
+a crash at worst re-indexes one batch, which is harmless since updates are upserts by id.
+
+Queries are built programmatically from a parsed ``Query`` (see ``query.py``): user text is
+analyzed with the same analyzers as the documents and turned into term and phrase queries, so
+nothing a user types can reach tantivy's query-string parser.
+
+Matching: every word (or phrase) must match in the title, abstract or author names; when that
+finds nothing and there are several words, any word may match instead (``KeywordPage.all_terms``
+says which happened).  Title matches count ``TITLE_BOOST`` times an abstract match.  Filters
+(author, category, dates) are applied inside the engine and do not change scores.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import tantivy as tv
+
+from paperboy.config import Settings
+from paperboy.indices.query import Query
+from paperboy.sources.normalize import author_key
+from paperboy.store import Store
+
+#: Bump whenever the schema or an analyzer changes: an index with another version is rebuilt.
+SCHEMA_VERSION = 1
+STATE_FILE = "state.json"
+TITLE_BOOST = 2.5
+AUTHOR_BOOST = 1.0
+#: Papers per commit while catching up (each commit is persisted with its ``last_seq``).
+BATCH = 10_000
+WRITER_HEAP = 128_000_000
+#: Deepest page a search may reach; tantivy keeps offset + limit hits in memory.
+MAX_DEPTH = 10_000
+
+#: Titles and abstracts: lower case, accents folded, English stop words dropped, Snowball stems.
+#: Stop words are removed but positions kept, so "learning to rank" still matches as a phrase.
+TEXT_ANALYZER = "pb_en"
+#: Author names: lower case, accents folded, no stemming.
+NAME_ANALYZER = "pb_name"
+
+
+def _text_analyzer() -> tv.TextAnalyzer:
+    return (
+        tv.TextAnalyzerBuilder(tv.Tokenizer.simple())
+        .filter(tv.Filter.remove_long(40))
+        .filter(tv.Filter.lowercase())
+        .filter(tv.Filter.ascii_fold())
+        .filter(tv.Filter.stopword("english"))
+        .filter(tv.Filter.stemmer("english"))
+        .build()
+    )
+
+
+def _name_analyzer() -> tv.TextAnalyzer:
+    return (
+        tv.TextAnalyzerBuilder(tv.Tokenizer.simple())
+        .filter(tv.Filter.remove_long(40))
+        .filter(tv.Filter.lowercase())
+        .filter(tv.Filter.ascii_fold())
+        .build()
+    )
+
+
+_ANALYZERS = {TEXT_ANALYZER: _text_analyzer(), NAME_ANALYZER: _name_analyzer()}
+
+
+def build_schema() -> tv.Schema:
+    """The index's fields; only ``id`` is stored (the store has the rest)."""
+    sb = tv.SchemaBuilder()
+    sb.add_text_field("id", stored=True, tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("title", tokenizer_name=TEXT_ANALYZER)
+    sb.add_text_field("abstract", tokenizer_name=TEXT_ANALYZER)
+    sb.add_text_field("authors", tokenizer_name=NAME_ANALYZER)
+    # author filters: the store's author_key (whole name) and its words (surnames alone)
+    sb.add_text_field("author_key", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("author_word", tokenizer_name="raw", index_option="basic")
+    sb.add_text_field("category", tokenizer_name="raw", index_option="basic")
+    # announcement day as YYYYMMDD: ordered, readable, a fast field for range filters
+    sb.add_integer_field("day", indexed=True, fast=True)
+    return sb.build()
+
+
+SCHEMA = build_schema()
+_TEXT_FIELDS = (("title", TEXT_ANALYZER, TITLE_BOOST), ("abstract", TEXT_ANALYZER, 1.0))
+_NAME_FIELDS = (("authors", NAME_ANALYZER, AUTHOR_BOOST),)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One result: the paper id and its BM25 score (0.0 for filter-only searches, newest first)."""
+
+    id: str
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class KeywordPage:
+    """A page of hits, and whether every word had to match (False: the any-word fallback)."""
+
+    hits: list[Hit]
+    all_terms: bool
+
+
+def day_number(paper: dict[str, Any]) -> int | None:
+    """The paper's announcement day as YYYYMMDD (falling back to its publication date)."""
+    for key in ("announced", "published"):
+        value = paper.get(key)
+        if isinstance(value, str) and len(value) >= 10 and value[4] == "-" and value[7] == "-":
+            digits = value[:4] + value[5:7] + value[8:10]
+            if digits.isdigit():
+                return int(digits)
+    return None
+
+
+def _analyze(analyzer: str, text: str) -> list[tuple[int, str]]:
+    """(position, token) pairs, positions relative to the first token (stop words leave gaps)."""
+    tokens = _ANALYZERS[analyzer].pre_tokenize(text).tokens
+    if not tokens:
+        return []
+    first = tokens[0].position
+    return [(t.position - first, t.text) for t in tokens]
+
+
+def _field_query(field: str, tokens: list[tuple[int, str]]) -> tv.Query:
+    if len(tokens) == 1:
+        return tv.Query.term_query(SCHEMA, field, tokens[0][1])
+    return tv.Query.phrase_query(SCHEMA, field, tokens)
+
+
+def _text_clause(text: str) -> tv.Query | None:
+    """One word or phrase matched in any text field (title boosted), or None if it is all stop words."""
+    should: list[tuple[tv.Occur, tv.Query]] = []
+    for fields in (_TEXT_FIELDS, _NAME_FIELDS):
+        for field, analyzer, boost in fields:
+            tokens = _analyze(analyzer, text)
+            if not tokens:
+                if fields is _TEXT_FIELDS:
+                    return None  # a stop word (or no word at all): it says nothing about the paper
+                continue
+            query = _field_query(field, tokens)
+            if boost != 1.0:
+                query = tv.Query.boost_query(query, boost)
+            should.append((tv.Occur.Should, query))
+    return tv.Query.boolean_query(should) if should else None
+
+
+_INITIAL_RE = re.compile(r"^\w$")
+
+
+def _author_filter(name: str) -> tv.Query | None:
+    """Whole name: the store's author key (an initial matches any first name); one word: any name part."""
+    words = author_key(name).split()
+    if not words:
+        return None
+    if len(words) == 1:
+        return tv.Query.term_query(SCHEMA, "author_word", words[0])
+    if any(_INITIAL_RE.match(w) for w in words[:-1]):
+        # keys are letters, digits and single spaces only, so they are regex-safe as they stand
+        pattern = " ".join(
+            f"{w}[^ ]*" if _INITIAL_RE.match(w) and i < len(words) - 1 else w for i, w in enumerate(words)
+        )
+        return tv.Query.regex_query(SCHEMA, "author_key", pattern)
+    return tv.Query.term_query(SCHEMA, "author_key", " ".join(words))
+
+
+def _category_filter(categories: list[str]) -> tv.Query:
+    """Any of the categories; one without a dot (``cs``) means the whole archive (``cs.*``)."""
+    should = []
+    for cat in categories:  # the parser allows only [a-z0-9-] and one dot: regex-safe once escaped
+        if "." in cat:
+            should.append((tv.Occur.Should, tv.Query.term_query(SCHEMA, "category", cat)))
+        else:
+            should.append((tv.Occur.Should, tv.Query.regex_query(SCHEMA, "category", rf"{cat}(\..*)?")))
+    return tv.Query.boolean_query(should)
+
+
+def _day(d: Any) -> int:
+    return d.year * 10000 + d.month * 100 + d.day
+
+
+class KeywordIndex:
+    """A tantivy index of the store's papers, kept in step with the store by ``catch_up``."""
+
+    def __init__(self, path: Path, index: tv.Index, last_seq: int) -> None:
+        self.path = path
+        self._index = index
+        self.last_seq = last_seq
+
+    # -- opening, state --------------------------------------------------------------------
+    @classmethod
+    def default_path(cls, settings: Settings) -> Path:
+        """Where the keyword index of a home lives."""
+        return Path(settings.home) / "index" / "keyword"
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> KeywordIndex:
+        """Open the keyword index of a home."""
+        return cls.open(cls.default_path(settings))
+
+    @classmethod
+    def open(cls, path: str | Path) -> KeywordIndex:
+        """Open the index at ``path``; a missing, damaged or outdated one starts empty (catch_up refills it)."""
+        path = Path(path)
+        state = _read_state(path)
+        if state is not None:
+            try:
+                index = tv.Index(SCHEMA, str(path), reuse=True)
+                _register(index)
+                _probe(index)
+                return cls(path, index, state["last_seq"])
+            except BaseException as exc:  # damaged files make tantivy panic (PanicException is a BaseException)
+                if isinstance(exc, KeyboardInterrupt | SystemExit | GeneratorExit | MemoryError):
+                    raise
+        return cls(path, _create(path), 0)
+
+    def _save_state(self) -> None:
+        tmp = self.path / f"{STATE_FILE}.tmp"
+        with tmp.open("w") as fh:
+            json.dump({"schema_version": SCHEMA_VERSION, "last_seq": self.last_seq}, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, self.path / STATE_FILE)
+
+    def __len__(self) -> int:
+        return self._index.searcher().num_docs
+
+    # -- writing -----------------------------------------------------------------------------
+    @contextmanager
+    def _writer(self) -> Iterator[tv.IndexWriter]:
+        writer = self._index.writer(WRITER_HEAP, min(2, os.cpu_count() or 1))
+        try:
+            yield writer
+        except BaseException:
+            writer.rollback()
+            raise
+        writer.wait_merging_threads()
+        self._index.reload()
+
+    def _commit(self, writer: tv.IndexWriter, max_seq: int) -> None:
+        writer.commit()
+        if max_seq > self.last_seq:
+            self.last_seq = max_seq
+        self._save_state()
+
+    @staticmethod
+    def _add(writer: tv.IndexWriter, papers: Iterable[dict[str, Any]]) -> int:
+        """Upsert papers (delete by id, then add); returns the highest ``seq`` seen."""
+        top = 0
+        for paper in papers:
+            pid = paper.get("id")
+            if not pid:
+                continue
+            writer.delete_documents_by_term("id", pid)
+            writer.add_document(_document(paper))
+            seq = paper.get("seq") or 0
+            top = max(top, seq)
+        return top
+
+    def update(self, papers: Iterable[dict[str, Any]]) -> None:
+        """Upsert papers by id in one commit and record the highest ``seq`` among them."""
+        with self._writer() as writer:
+            top = self._add(writer, papers)
+            self._commit(writer, top)
+
+    def delete(self, ids: Iterable[str]) -> None:
+        """Remove papers by id (one commit)."""
+        with self._writer() as writer:
+            for pid in ids:
+                writer.delete_documents_by_term("id", pid)
+            self._commit(writer, 0)
+
+    def clear(self) -> None:
+        """Remove every paper and forget the store position."""
+        with self._writer() as writer:
+            writer.delete_all_documents()
+            self.last_seq = 0
+            self._commit(writer, 0)
+
+    def catch_up(self, store: Store, progress: Callable[[int], None] | None = None, batch: int = BATCH) -> int:
+        """Index every paper changed since ``last_seq``, committing per batch; returns how many.
+
+        The store is the truth: an index ahead of the store (restored store, other store) or
+        holding more papers than it (papers re-keyed or removed) is rebuilt from scratch.
+        """
+        if self.last_seq > store.max_seq() or len(self) > store.count_papers():
+            self.clear()
+        done = 0
+        with self._writer() as writer:
+            chunk: list[dict[str, Any]] = []
+            for paper in store.iter_papers(self.last_seq, batch=min(batch, 5000)):
+                chunk.append(paper)
+                if len(chunk) >= batch:
+                    self._commit(writer, self._add(writer, chunk))
+                    done += len(chunk)
+                    chunk = []
+                    if progress:
+                        progress(done)
+            if chunk:
+                self._commit(writer, self._add(writer, chunk))
+                done += len(chunk)
+                if progress:
+                    progress(done)
+        if len(self) > store.count_papers():  # papers vanished from the store while we read it
+            self.clear()
+            return self.catch_up(store, progress, batch)
+        return done
+
+    # -- searching ---------------------------------------------------------------------------
+    def build(self, query: Query, all_terms: bool = True) -> tv.Query | None:
+        """The tantivy query for a parsed query, or None when it can match nothing useful."""
+        must: list[tuple[tv.Occur, tv.Query]] = []
+        any_of: list[tuple[tv.Occur, tv.Query]] = []
+        for term in query.terms:
+            clause = _text_clause(term)
+            if clause is not None:
+                (must if all_terms else any_of).append((tv.Occur.Must, clause))
+        if len(any_of) == 1:
+            must.extend(any_of)
+        elif any_of:
+            must.append((tv.Occur.Must, tv.Query.boolean_query([(tv.Occur.Should, q) for _, q in any_of])))
+        for phrase in query.phrases:
+            clause = _text_clause(phrase)
+            if clause is not None:
+                must.append((tv.Occur.Must, clause))
+        ranked = bool(must)
+        filters = self._filters(query)
+        if filters is None:
+            return None
+        must.extend((tv.Occur.Must, tv.Query.const_score_query(f, 0.0)) for f in filters)
+        for text in (*query.excluded, *query.excluded_phrases):
+            clause = _text_clause(text)
+            if clause is not None:
+                must.append((tv.Occur.MustNot, clause))
+        if not ranked and not filters and not any(o == tv.Occur.MustNot for o, _ in must):
+            return None  # nothing but stop words and symbols
+        if not ranked:
+            must.append((tv.Occur.Must, tv.Query.const_score_query(tv.Query.all_query(), 0.0)))
+        return tv.Query.boolean_query(must)
+
+    @staticmethod
+    def _filters(query: Query) -> list[tv.Query] | None:
+        """Filter queries (empty list: none), or None when a filter can match nothing."""
+        filters: list[tv.Query] = []
+        for name in query.authors:
+            author = _author_filter(name)
+            if author is None:
+                return None
+            filters.append(author)
+        if query.categories:
+            filters.append(_category_filter(query.categories))
+        if query.since or query.until:
+            lo = _day(query.since) if query.since else None
+            hi = _day(query.until) if query.until else None
+            if lo is not None and hi is not None and lo > hi:
+                return None
+            filters.append(tv.Query.range_query(SCHEMA, "day", tv.FieldType.Integer, lo, hi))
+        return filters
+
+    def _term_count(self, query: Query) -> int:
+        return sum(1 for t in query.terms if _text_clause(t) is not None)
+
+    def search_page(self, query: Query, limit: int = 10, offset: int = 0) -> KeywordPage:
+        """Best hits by BM25; every word must match, else (with several words) any word may.
+
+        A query with filters but no words lists its papers newest first (scores 0.0).
+        """
+        limit = max(0, min(int(limit), MAX_DEPTH))
+        offset = max(0, min(int(offset), MAX_DEPTH))
+        if limit == 0 or query.is_empty:
+            return KeywordPage([], True)
+        searcher = self._index.searcher()
+        tq = self.build(query)
+        if tq is None:
+            return KeywordPage([], True)
+        ranked = self._ranked(query)
+        hits = self._run(searcher, tq, limit, offset, ranked)
+        if hits or self._term_count(query) < 2:
+            return KeywordPage(hits, True)
+        if offset and self._run(searcher, tq, 1, 0, ranked):
+            return KeywordPage([], True)  # past the end of an all-words result
+        fallback = self.build(query, all_terms=False)
+        if fallback is None:
+            return KeywordPage([], False)
+        return KeywordPage(self._run(searcher, fallback, limit, offset, ranked), False)
+
+    def search(self, query: Query, limit: int = 10, offset: int = 0) -> list[Hit]:
+        """Like ``search_page`` but only the hits."""
+        return self.search_page(query, limit, offset).hits
+
+    def count(self, query: Query) -> int:
+        """How many papers ``search`` would page through (after the any-word fallback, if it applies)."""
+        if query.is_empty:
+            return 0
+        searcher = self._index.searcher()
+        tq = self.build(query)
+        if tq is None:
+            return 0
+        total = searcher.search(tq, 1, count=True).count
+        if total == 0 and self._term_count(query) >= 2:
+            fallback = self.build(query, all_terms=False)
+            total = searcher.search(fallback, 1, count=True).count if fallback is not None else 0
+        return total
+
+    @staticmethod
+    def _ranked(query: Query) -> bool:
+        return any(_text_clause(t) is not None for t in (*query.terms, *query.phrases))
+
+    @staticmethod
+    def _run(searcher: tv.Searcher, tq: tv.Query, limit: int, offset: int, ranked: bool) -> list[Hit]:
+        if ranked:
+            result = searcher.search(tq, limit, count=False, offset=offset)
+            return [Hit(searcher.doc(addr).get_first("id"), float(score)) for score, addr in result.hits]
+        result = searcher.search(tq, limit, count=False, offset=offset, order_by_field="day")
+        return [Hit(searcher.doc(addr).get_first("id"), 0.0) for _, addr in result.hits]
+
+
+# -- files -----------------------------------------------------------------------------------
+def _register(index: tv.Index) -> None:
+    for name, analyzer in _ANALYZERS.items():
+        index.register_tokenizer(name, analyzer)
+
+
+def _probe(index: tv.Index) -> None:
+    """Touch every segment and one stored document, so damaged files fail on open, not mid-search."""
+    searcher = index.searcher()
+    if searcher.num_docs:
+        for _, addr in searcher.search(tv.Query.all_query(), 1, count=False).hits:
+            searcher.doc(addr).get_first("id")
+
+
+def _read_state(path: Path) -> dict[str, int] | None:
+    try:
+        state = json.loads((path / STATE_FILE).read_text())
+        if state.get("schema_version") != SCHEMA_VERSION or not isinstance(state.get("last_seq"), int):
+            return None
+        if not tv.Index.exists(str(path)):
+            return None
+        return state
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _looks_like_index(path: Path) -> bool:
+    """Only a directory that is ours (or empty) is ever wiped: a wrong --home must not cost data."""
+    names = {p.name for p in path.iterdir()}
+    return not names or "meta.json" in names or STATE_FILE in names or ".managed.json" in names
+
+
+def _create(path: Path) -> tv.Index:
+    """A fresh, empty index at ``path`` (anything left there by an older or damaged index is removed)."""
+    if path.exists():
+        if not path.is_dir() or not _looks_like_index(path):
+            raise RuntimeError(f"{path} exists and is not a keyword index; not touching it")
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    index = tv.Index(SCHEMA, str(path), reuse=False)
+    _register(index)
+    state = path / STATE_FILE
+    state.write_text(json.dumps({"schema_version": SCHEMA_VERSION, "last_seq": 0}))
+    return index
+
+
+def _document(paper: dict[str, Any]) -> tv.Document:
+    doc = tv.Document()
+    doc.add_text("id", paper["id"])
+    doc.add_text("title", paper.get("title") or "")
+    doc.add_text("abstract", paper.get("abstract") or "")
+    authors = [a for a in paper.get("authors") or [] if isinstance(a, str)]
+    keys: dict[str, None] = {}
+    words: dict[str, None] = {}
+    for name in authors:
+        doc.add_text("authors", name)
+        key = author_key(name)
+        if key:
+            keys.setdefault(key, None)
+            for word in key.split():
+                words.setdefault(word, None)
+    for key in keys:
+        doc.add_text("author_key", key)
+    for word in words:
+        doc.add_text("author_word", word)
+    for cat in paper.get("categories") or []:
+        if isinstance(cat, str) and cat:
+            doc.add_text("category", cat.lower())
+    day = day_number(paper)
+    if day is not None:
+        doc.add_integer("day", day)
+    return doc
+
+
+# -- snippets --------------------------------------------------------------------------------
+_WORD_SPLIT_RE = re.compile(r"\w+", re.UNICODE)
+
+
+def snippet(text: str | None, terms: Iterable[str], width: int = 240) -> str:
+    """HTML-escaped excerpt of ``text`` around the first matched term, matches wrapped in ``<mark>``.
+
+    A word matches when it shares its stem with a term ("learned" for "learning"), or starts
+    with the term (case and accents ignored).  Without a match, the text's start is returned.
+    """
+    text = " ".join((text or "").split())
+    if not text:
+        return ""
+    stems: set[str] = set()
+    prefixes: set[str] = set()
+    for term in terms:
+        for word in _WORD_SPLIT_RE.findall(term):
+            folded = _fold_word(word)
+            stem = _stem_word(folded) if folded else ""
+            if stem:  # stop words are not highlighted, as they are not searched
+                stems.add(stem)
+                if len(folded) >= 3:  # "a" as a prefix would mark half the text
+                    prefixes.add(folded)
+    matches: list[tuple[int, int]] = []
+    if stems:
+        starts = tuple(prefixes)
+        for m in _WORD_SPLIT_RE.finditer(text):
+            folded = _fold_word(m.group(0))
+            if folded and ((starts and folded.startswith(starts)) or _stem_word(folded) in stems):
+                matches.append((m.start(), m.end()))
+    start, end = _window(text, matches, width)
+    parts: list[str] = ["…" if start > 0 else ""]
+    pos = start
+    for s, e in matches:
+        if e <= start or s >= end:
+            continue
+        s, e = max(s, start), min(e, end)
+        parts.append(html.escape(text[pos:s]))
+        parts.append(f"<mark>{html.escape(text[s:e])}</mark>")
+        pos = e
+    parts.append(html.escape(text[pos:end]))
+    if end < len(text):
+        parts.append("…")
+    return "".join(parts)
+
+
+def _window(text: str, matches: list[tuple[int, int]], width: int) -> tuple[int, int]:
+    """A ``width``-character window on word boundaries, starting a little before the first match."""
+    width = max(20, width)
+    if len(text) <= width:
+        return 0, len(text)
+    first = matches[0][0] if matches else 0
+    start = max(0, first - width // 4)
+    if start > 0:
+        space = text.find(" ", start)
+        start = space + 1 if 0 <= space < first else start
+    end = min(len(text), start + width)
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        if space > start + width // 2:
+            end = space
+    return start, end
+
+
+@lru_cache(maxsize=65536)
+def _fold_word(word: str) -> str:
+    """Lower case, accents folded (the author-name analyzer)."""
+    tokens = _ANALYZERS[NAME_ANALYZER].analyze(word)
+    return tokens[0] if tokens else ""
+
+
+@lru_cache(maxsize=65536)
+def _stem_word(folded: str) -> str:
+    """The word's stem as the index has it; empty for a stop word."""
+    tokens = _ANALYZERS[TEXT_ANALYZER].analyze(folded)
+    return tokens[0] if tokens else ""
