@@ -37,7 +37,7 @@ def make_engine(url: str) -> Engine:
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
             cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA page_size=16384")  # only takes effect on a new file
+            cur.execute("PRAGMA page_size=8192")  # only takes effect on a new file
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             # Link tables are clustered by author/category, so SQLite could only check their

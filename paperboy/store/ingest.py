@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import chain, count, repeat
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
@@ -296,8 +297,9 @@ class _Batch:
             names, keys = self.author_keys.get(pid, (None, None))
             if names is not row["authors"]:  # merged from several records: keys not prepared
                 keys = [author_key(name) for name in row["authors"]]
-            authors.extend((key, pid, i) for i, key in enumerate(keys))
-            categories.extend((cat, pid, i == 0) for i, cat in enumerate(row["categories"]))
+            authors.extend(zip(keys, repeat(pid), count(), strict=False))  # count() is endless
+            primary = chain((True,), repeat(False))  # only the first category is the primary one
+            categories.extend(zip(row["categories"], repeat(pid), primary, strict=False))
         insert_tuples(self.conn, t.paper_authors, ("author_key", "paper_id", "position"), authors)
         insert_tuples(self.conn, t.paper_categories, ("category", "paper_id", "is_primary"), categories)
 
