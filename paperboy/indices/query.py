@@ -191,7 +191,9 @@ class _Builder:
             self.query.warnings.append(message)
 
     def add_word(self, word: str, negative: bool) -> None:
-        word = word[:MAX_WORD]
+        word = word.lstrip("+-!")[:MAX_WORD]  # signs inside words mean nothing to the analyzer
+        if word in _OPERATORS:
+            return
         if not _has_word(word):
             return
         target = self.query.excluded if negative else self.query.terms
@@ -202,15 +204,16 @@ class _Builder:
         words = " ".join(text.split())[: MAX_WORD * 8]
         if not _has_word(words):
             return
-        if len(_WORD_RE.findall(words)) == 1:  # a one-word "phrase" is just that word
-            self.add_word(words, negative)
+        found = _WORD_RE.findall(words)
+        if len(found) == 1:  # a one-word "phrase" is just that word
+            self.add_word(found[0], negative)
             return
         target = self.query.excluded_phrases if negative else self.query.phrases
         if words not in target and self.room():
             target.append(words)
 
     def add_author(self, name: str) -> None:
-        name = " ".join(name.split())[:200]
+        name = " ".join(_clean_text(name).replace('"', " ").split())[:200]
         if not _has_word(name):
             self.warn("author: needs a name")
             return
