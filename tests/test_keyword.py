@@ -190,6 +190,7 @@ def test_any_word_fallback_when_all_words_find_nothing(shared):
     assert not page.all_terms
     assert {h.id for h in page.hits} == {"2504.00008", "2505.00010", "2506.00011"}
     assert shared.count(parse_query("quantum zebra")) == 3
+    assert shared.count("quantum zebra") == 3  # text is parsed on the way in
     # a single unknown word does not fall back to anything
     assert ids(shared, "xylophone") == []
 

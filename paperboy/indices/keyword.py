@@ -32,7 +32,7 @@ from typing import Any
 import tantivy as tv
 
 from paperboy.config import Settings
-from paperboy.indices.query import Query
+from paperboy.indices.query import Query, parse_query
 from paperboy.sources.normalize import author_key
 from paperboy.store import Store
 
@@ -377,11 +377,14 @@ class KeywordIndex:
     def _term_count(self, query: Query) -> int:
         return sum(1 for t in query.terms if _text_clause(t) is not None)
 
-    def search_page(self, query: Query, limit: int = 10, offset: int = 0) -> KeywordPage:
+    def search_page(self, query: Query | str, limit: int = 10, offset: int = 0) -> KeywordPage:
         """Best hits by BM25; every word must match, else (with several words) any word may.
 
-        A query with filters but no words lists its papers newest first (scores 0.0).
+        A query with filters but no words lists its papers newest first (scores 0.0).  Text is
+        parsed with ``parse_query`` first.
         """
+        if isinstance(query, str):
+            query = parse_query(query)
         limit = max(0, min(int(limit), MAX_DEPTH))
         offset = max(0, min(int(offset), MAX_DEPTH))
         if limit == 0 or query.is_empty:
@@ -401,12 +404,14 @@ class KeywordIndex:
             return KeywordPage([], False)
         return KeywordPage(self._run(searcher, fallback, limit, offset, ranked), False)
 
-    def search(self, query: Query, limit: int = 10, offset: int = 0) -> list[Hit]:
+    def search(self, query: Query | str, limit: int = 10, offset: int = 0) -> list[Hit]:
         """Like ``search_page`` but only the hits."""
         return self.search_page(query, limit, offset).hits
 
-    def count(self, query: Query) -> int:
+    def count(self, query: Query | str) -> int:
         """How many papers ``search`` would page through (after the any-word fallback, if it applies)."""
+        if isinstance(query, str):
+            query = parse_query(query)
         if query.is_empty:
             return 0
         searcher = self._index.searcher()
