@@ -42,6 +42,13 @@ class Settings:
     #: Categories fetched by ``make run`` when the sample corpus is absent.
     categories: tuple[str, ...] = ("cs.LG", "cs.CL", "cs.CV", "cs.AI")
 
+    #: Embedding model: the packaged MiniLM's name or a local folder (never downloaded from a hub).
+    embedding_model: str = "all-MiniLM-L6-v2"
+    #: int8 (dynamically quantized) model: about twice as fast as fp32 on CPU; see indices/embedding.py.
+    embedding_quantized: bool = True
+    #: Tokens per text; longer texts are truncated (the model was trained on 256).
+    embedding_max_tokens: int = 256
+
     @property
     def db_url(self) -> str:
         """The effective store URL."""
