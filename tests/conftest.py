@@ -25,3 +25,11 @@ def store(settings: Settings):
     """An empty, migrated store."""
     with Store.open(settings) as st:
         yield st
+
+
+@pytest.fixture(scope="session")
+def embedder(tmp_path_factory: pytest.TempPathFactory):
+    """The real default embedder, exported to ONNX once per test session."""
+    from paperboy.indices.embedding import Embedder
+
+    return Embedder.open(load_settings(tmp_path_factory.mktemp("embed-home")))
