@@ -1,0 +1,218 @@
+"""Search: keyword (BM25), semantic (sentence embeddings) and hybrid, plus similar papers.
+
+The one service the web app, the digests and the recommendations call.  Hybrid ranking fuses
+the two rankings by reciprocal rank fusion (RRF, k=60), with the query's filters applied inside
+both: the keyword engine applies them itself, and the vector search only walks papers the same
+filters admit.  Each result says why it matched: highlighted title and abstract, its BM25 rank and
+score, and its cosine similarity to the query.  Semantic search joins as vectors arrive: with no
+vectors (or no model) yet, every mode answers from the keyword index.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from paperboy.config import Settings
+from paperboy.indices.keyword import KeywordIndex, snippet
+from paperboy.indices.query import Query, parse_query
+from paperboy.indices.vector import VectorIndex
+from paperboy.store import Store
+
+MODES = ("hybrid", "keyword", "semantic")
+#: Reciprocal rank fusion constant (Cormack et al. 2009); the eval harness compares alternatives.
+RRF_K = 60
+#: How deep each ranking is read before fusing.
+DEPTH = 100
+#: Filters admitting at most this many papers are applied inside the vector search.
+MAX_ALLOWED = 200_000
+#: Cosine at or above which another paper counts as a duplicate in "similar papers".
+DUPLICATE = 0.985
+
+
+@dataclass
+class Result:
+    """One search result and why it is there."""
+
+    id: str
+    score: float
+    paper: dict[str, Any]
+    title_html: str
+    snippet_html: str
+    keyword_rank: int | None = None
+    keyword_score: float | None = None
+    semantic_score: float | None = None
+
+
+@dataclass
+class SearchPage:
+    """What one search found."""
+
+    query: Query
+    mode: str
+    results: list[Result]
+    #: Things worth telling the user (an ignored date, semantic search still warming up).
+    warnings: list[str] = field(default_factory=list)
+
+
+def _slug(model: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "_", model)
+
+
+class SearchService:
+    """Keyword and vector indices over one store, queried together."""
+
+    def __init__(
+        self, store: Store, keyword: KeywordIndex, vectors: VectorIndex | None = None, embedder: Any = None
+    ) -> None:
+        self.store = store
+        self.keyword = keyword
+        self.vectors = vectors
+        self.embedder = embedder
+
+    @classmethod
+    def open(cls, settings: Settings, store: Store, semantic: bool = True, embedder: Any = None) -> SearchService:
+        """Open both indices beside the store and bring them level with it (``embedder``: reuse a loaded one)."""
+        keyword = KeywordIndex.for_settings(settings)
+        keyword.catch_up(store)
+        if not semantic:
+            return cls(store, keyword)
+        from paperboy.indices.embedding import Embedder
+
+        embedder = embedder or Embedder.open(settings)
+        vectors = VectorIndex.open(cls.vector_path(settings, embedder.model_name), embedder.model_name, embedder.dim)
+        vectors.catch_up(store)
+        return cls(store, keyword, vectors, embedder)
+
+    @staticmethod
+    def vector_path(settings: Settings, model: str) -> Path:
+        """Where the vector index of a model lives."""
+        return Path(settings.home) / "index" / "vectors" / _slug(model)
+
+    def refresh(self) -> None:
+        """Index what the store gained since (cheap when nothing changed)."""
+        self.keyword.catch_up(self.store)
+        if self.vectors is not None:
+            self.vectors.catch_up(self.store)
+
+    @property
+    def semantic_ready(self) -> bool:
+        """True once there are vectors to search."""
+        return self.vectors is not None and self.embedder is not None and len(self.vectors) > 0
+
+    # -- searching -----------------------------------------------------------------------
+    def search(
+        self,
+        text: str | None,
+        mode: str = "hybrid",
+        limit: int = 10,
+        offset: int = 0,
+        **filters: Any,
+    ) -> SearchPage:
+        """Search with the query syntax (``parse_query``); filters may also come as keywords."""
+        query = parse_query(text, **filters)
+        limit, offset = max(0, min(limit, 1000)), max(0, offset)
+        warnings = list(query.warnings)
+        if mode not in MODES:
+            warnings.append(f"unknown mode {mode!r}: used hybrid")
+            mode = "hybrid"
+        if mode != "keyword" and not self.semantic_ready:
+            warnings.append("semantic search is not ready yet (no vectors): keyword results only")
+            mode = "keyword"
+        if not query.has_text:  # filters alone: newest first, nothing to rank semantically
+            mode = "keyword"
+        depth = max(DEPTH, offset + limit)
+        keyword_hits = [] if mode == "semantic" else self.keyword.search(query, limit=depth)
+        qvec = self.embedder.embed_query(self._semantic_text(query)) if mode != "keyword" else None
+        semantic_hits = [] if qvec is None else self.vectors.search(qvec, depth, allow=self._allow(query))
+        kw_rank = {h.id: (i, h.score) for i, h in enumerate(keyword_hits)}
+        sem = {n.id: n.score for n in semantic_hits}
+        if mode == "keyword":
+            ranked = [(h.id, h.score) for h in keyword_hits]
+        elif mode == "semantic":
+            ranked = [(n.id, n.score) for n in semantic_hits]
+        else:
+            fused: dict[str, float] = {}
+            for ranking in (list(kw_rank), [n.id for n in semantic_hits]):
+                for i, pid in enumerate(ranking):
+                    fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + i + 1)
+            ranked = sorted(fused.items(), key=lambda item: -item[1])
+        window = ranked[offset : offset + limit]
+        return SearchPage(query, mode, self._results(window, query, kw_rank, sem, qvec), warnings)
+
+    @staticmethod
+    def _semantic_text(query: Query) -> str:
+        return " ".join([*query.phrases, *query.terms])
+
+    def _allow(self, query: Query) -> Callable[[str], bool] | None:
+        """The papers the query's filters and exclusions admit, as a predicate for the vector search."""
+        excluded: set[str] = set()
+        if query.excluded or query.excluded_phrases:  # exclusions hold in every mode
+            excluded = {h.id for h in self.keyword.search(self._exclusions(query), limit=MAX_ALLOWED)}
+        if query.has_filters:
+            only_filters = replace(query, terms=[], phrases=[], excluded=[], excluded_phrases=[])
+            allowed = {h.id for h in self.keyword.search(only_filters, limit=MAX_ALLOWED)} - excluded
+            return allowed.__contains__
+        if excluded:
+            return lambda pid: pid not in excluded
+        return None
+
+    @staticmethod
+    def _exclusions(query: Query) -> Query:
+        return Query(terms=list(query.excluded), phrases=list(query.excluded_phrases))
+
+    def _results(
+        self,
+        window: list[tuple[str, float]],
+        query: Query,
+        kw_rank: dict[str, tuple[int, float]],
+        sem: dict[str, float],
+        qvec: np.ndarray | None,
+    ) -> list[Result]:
+        papers = {p["id"]: p for p in self.store.get_papers([pid for pid, _ in window])}
+        terms = query.terms_for_highlight
+        out = []
+        for pid, score in window:
+            paper = papers.get(pid)
+            if paper is None:  # indexed but gone from the store (re-keyed): the index catches up
+                continue
+            semantic = sem.get(pid)
+            if semantic is None and qvec is not None:
+                vec = self.vectors.vector(pid) if self.vectors is not None else None
+                semantic = None if vec is None else float(vec @ qvec)
+            rank = kw_rank.get(pid)
+            out.append(
+                Result(
+                    id=pid,
+                    score=float(score),
+                    paper=paper,
+                    title_html=snippet(paper["title"], terms, width=max(240, len(paper["title"]))),
+                    snippet_html=snippet(paper["abstract"], terms),
+                    keyword_rank=None if rank is None else rank[0] + 1,
+                    keyword_score=None if rank is None else float(rank[1]),
+                    semantic_score=semantic,
+                )
+            )
+        return out
+
+    # -- similar papers ------------------------------------------------------------------
+    def similar(self, paper_id: str, limit: int = 10, since: str | None = None) -> list[Result]:
+        """Nearest papers to one paper, excluding itself and its duplicates; optionally only recent ones."""
+        paper = self.store.get_paper(paper_id)
+        if paper is None or not self.semantic_ready:
+            return []
+        vec = self.vectors.vector(paper_id)
+        if vec is None:  # not embedded yet: embed it now
+            from paperboy.indices.embedding import document_text
+
+            vec = self.embedder.embed_documents([document_text(paper)])[0]
+        query = parse_query(None, since=since) if since else Query()
+        allow = self._allow(query)
+        found = self.vectors.search(vec, limit + 10, allow=allow)
+        keep = [(n.id, n.score) for n in found if n.id != paper_id and n.score < DUPLICATE][:limit]
+        return self._results(keep, Query(), {}, dict(keep), None)
