@@ -16,6 +16,7 @@ from rich.console import Console
 
 from paperboy.cli.export import export_command
 from paperboy.cli.ingest import ingest_app
+from paperboy.cli.search import eval_command, index_command, search_command, similar_command
 from paperboy.cli.stats import stats_command
 
 app = typer.Typer(
@@ -28,6 +29,10 @@ app = typer.Typer(
 app.add_typer(ingest_app, name="ingest")
 app.command("stats")(stats_command)
 app.command("export")(export_command)
+app.command("index")(index_command)
+app.command("search")(search_command)
+app.command("similar")(similar_command)
+app.command("eval")(eval_command)
 
 err = Console(stderr=True)
 

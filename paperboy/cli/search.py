@@ -1,0 +1,162 @@
+"""``paperboy index``, ``search``, ``similar`` and ``eval``: the search service from the command line."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from paperboy.cli.common import console, open_store
+from paperboy.services.evaluation import Scores, evaluate, load_qrels, load_queries
+from paperboy.services.search import MODES, Result, SearchService
+
+ModeOpt = Annotated[str, typer.Option("--mode", "-m", help="hybrid, keyword or semantic.")]
+LimitOpt = Annotated[int, typer.Option("--limit", "-n", help="How many results.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _err(text: str) -> None:
+    typer.echo(text, err=True)
+
+
+def index_command(
+    ctx: typer.Context,
+    embed: Annotated[bool, typer.Option("--embed/--no-embed", help="Also compute missing vectors.")] = True,
+) -> None:
+    """Bring the keyword and vector indices level with the store (embedding what is new); resumable."""
+    from paperboy.indices.embed_job import embed_pending
+    from paperboy.indices.embedding import Embedder
+    from paperboy.indices.keyword import KeywordIndex
+    from paperboy.indices.vector import VectorIndex
+
+    with open_store(ctx) as store:
+        settings = store.settings
+        assert settings is not None
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+        with Progress(*columns, console=console) as bar:
+            total = store.count_papers()
+            keyword = KeywordIndex.for_settings(settings)
+            task = bar.add_task("keyword index", total=max(total - len(keyword), 0) or None)
+            keyword.catch_up(store, progress=lambda n: bar.update(task, completed=n))
+            bar.update(task, total=1, completed=1)
+            if not embed:
+                return
+            embedder = Embedder.open(settings)
+            done, total = store.vector_counts(embedder.model_name)
+            task = bar.add_task(f"embedding ({embedder.model_name})", total=total, completed=done)
+            embed_pending(store, embedder, progress=lambda d, t: bar.update(task, completed=d, total=t))
+            vectors = VectorIndex.open(
+                SearchService.vector_path(settings, embedder.model_name), embedder.model_name, embedder.dim
+            )
+            task = bar.add_task("vector index", total=None)
+            vectors.catch_up(store, progress=lambda n: bar.update(task, completed=n))
+            bar.update(task, total=1, completed=1)
+    console.print(f"indexed {len(keyword):,} papers, {len(vectors):,} vectors")
+
+
+def _row(r: Result) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "score": r.score,
+        "title": r.paper["title"],
+        "keyword_rank": r.keyword_rank,
+        "semantic_score": r.semantic_score,
+    }
+
+
+def _print(results: list[Result], title: str) -> None:
+    table = Table(title=title, title_justify="left")
+    for name in ("#", "id", "title", "score", "why"):
+        table.add_column(name, overflow="fold")
+    for i, r in enumerate(results, 1):
+        why = []
+        if r.keyword_rank is not None:
+            why.append(f"BM25 #{r.keyword_rank}")
+        if r.semantic_score is not None:
+            why.append(f"cos {r.semantic_score:.2f}")
+        table.add_row(str(i), r.id, r.paper["title"], f"{r.score:.4f}", ", ".join(why))
+    console.print(table)
+
+
+def search_command(
+    ctx: typer.Context,
+    query: Annotated[
+        str | None, typer.Argument(help='Search text, with author:, cat:, since:, until:, "phrases".')
+    ] = None,
+    mode: ModeOpt = "hybrid",
+    limit: LimitOpt = 10,
+    as_json: JsonOpt = False,
+    batch: Annotated[
+        Path | None, typer.Option("--batch", help='JSON lines {"query_id", "text"}: one result line per query.')
+    ] = None,
+) -> None:
+    """Search the store (keyword, semantic or hybrid)."""
+    if mode not in MODES:
+        raise typer.BadParameter(f"mode must be one of {', '.join(MODES)}")
+    with open_store(ctx) as store:
+        service = SearchService.open(store.settings, store)  # type: ignore[arg-type]
+        if batch is not None:
+            out = sys.stdout.buffer
+            for qid, text in load_queries(batch):
+                page = service.search(text, mode=mode, limit=limit)
+                results = [{"id": r.id, "score": r.score} for r in page.results]
+                out.write(orjson.dumps({"query_id": qid, "results": results}) + b"\n")
+            return
+        page = service.search(query or "", mode=mode, limit=limit)
+    for warning in page.warnings:
+        _err(f"note: {warning}")
+    if as_json:
+        typer.echo(orjson.dumps({"query": query, "mode": page.mode, "results": [_row(r) for r in page.results]}))
+    else:
+        _print(page.results, f"{page.mode} search: {query}")
+
+
+def similar_command(
+    ctx: typer.Context,
+    paper_id: Annotated[str, typer.Argument(help="A paper id as stored (arXiv id without version).")],
+    limit: LimitOpt = 10,
+    since: Annotated[str | None, typer.Option(help="Only papers announced on or after YYYY-MM-DD.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Papers most like one paper (its nearest neighbours), excluding itself and its duplicates."""
+    with open_store(ctx) as store:
+        if store.get_paper(paper_id) is None:
+            _err(f"error: no paper {paper_id!r} in the store")
+            raise typer.Exit(1)
+        service = SearchService.open(store.settings, store)  # type: ignore[arg-type]
+        if not service.semantic_ready:
+            _err("note: no vectors yet: run `paperboy index` first")
+        results = service.similar(paper_id, limit=limit, since=since)
+    if as_json:
+        typer.echo(orjson.dumps({"id": paper_id, "results": [_row(r) for r in results]}))
+    else:
+        _print(results, f"papers like {paper_id}")
+
+
+def eval_command(
+    ctx: typer.Context,
+    queries: Annotated[Path, typer.Option("--queries", help='JSON lines {"query_id", "text"}.')],
+    qrels: Annotated[Path, typer.Option("--qrels", help="Lines: query_id doc_id relevance.")],
+    modes: Annotated[list[str] | None, typer.Option("--mode", help="Modes to compare (default: all three).")] = None,
+) -> None:
+    """nDCG@10, MAP and Recall@100 of each search mode over judged queries."""
+    modes = modes or list(MODES)
+    judged = load_qrels(qrels)
+    asked = load_queries(queries)
+    with open_store(ctx) as store:
+        service = SearchService.open(store.settings, store)  # type: ignore[arg-type]
+        scores: dict[str, Scores] = {}
+        for mode in modes:
+            run = {qid: [r.id for r in service.search(text, mode=mode, limit=100).results] for qid, text in asked}
+            scores[mode] = evaluate(run, judged)
+    table = Table(title=f"{len(asked)} queries, {next(iter(scores.values())).queries} judged", title_justify="left")
+    for name in ("mode", "nDCG@10", "MAP", "Recall@100"):
+        table.add_column(name, justify="right")
+    for mode, s in scores.items():
+        table.add_row(mode, f"{s.ndcg10:.4f}", f"{s.map:.4f}", f"{s.recall100:.4f}")
+    console.print(table)
