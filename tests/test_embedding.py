@@ -101,6 +101,22 @@ def test_failed_export_leaves_nothing(tmp_path: Path) -> None:
     assert list(out.parent.iterdir()) == []
 
 
+def test_abandoned_temporary_exports_are_removed(tmp_path: Path) -> None:
+    broken = tmp_path / "broken-model"
+    broken.mkdir()
+    (broken / "config.json").write_text("{}")
+    out = tmp_path / "models" / "broken-model" / "fp32"
+    out.parent.mkdir(parents=True)
+    old, recent = out.parent / ".fp32.killed", out.parent / ".fp32.running"
+    for folder in (old, recent):
+        folder.mkdir()
+        (folder / "model.onnx").write_bytes(b"half")
+    os.utime(old, (0, 0))
+    with pytest.raises(Exception):  # noqa: B017
+        export_onnx(broken, out, quantize=False)
+    assert not old.exists() and recent.exists()  # a concurrent export in progress is left alone
+
+
 def test_fp32_matches_sentence_transformers(fp32: Embedder, reference) -> None:
     texts = [*TEXTS, "word " * 2000]  # the last one is truncated to 256 tokens by both
     ours = fp32.embed_documents(texts, batch_size=4)
