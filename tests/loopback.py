@@ -143,3 +143,12 @@ class Loopback:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=5)
+
+
+def assert_spaced(gaps: list[float], interval: float) -> None:
+    """Requests arrived about ``interval`` apart: the client spaces its sends exactly, but arrival
+    times jitter by a few milliseconds on a loaded machine, so each gap may fall short by 15 %
+    while the gaps together must cover the full time."""
+    assert gaps, "expected several requests"
+    assert min(gaps) >= 0.85 * interval, gaps
+    assert sum(gaps) >= len(gaps) * interval - 0.02, gaps

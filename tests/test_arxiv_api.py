@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from loopback import Loopback, Reply, Seen, fixture
+from loopback import Loopback, Reply, Seen, assert_spaced, fixture
 
 from paperboy.config import Settings
 from paperboy.sources import arxiv_api
@@ -195,7 +195,7 @@ def test_rate_limit_holds_across_two_clients(settings):
             thread.join(timeout=10)
     assert [len(r) for r in results] == [5, 5]
     assert len(srv.requests) == 4
-    assert min(srv.gaps()) >= 0.19, srv.gaps()
+    assert_spaced(srv.gaps(), 0.2)
 
 
 def test_ingest_into_store(settings, store):
