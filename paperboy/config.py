@@ -49,6 +49,33 @@ class Settings:
     #: Tokens per text; longer texts are truncated (the model was trained on 256).
     embedding_max_tokens: int = 256
 
+    # The web app (issue 4).
+    #: Where people reach this installation: used in emailed links and feeds.
+    base_url: str = "http://127.0.0.1:8000"
+    #: Papers per page on feed, search and profile pages.
+    page_size: int = 50
+    #: Days a sign-in lasts.
+    session_days: int = 30
+    #: Failed sign-ins allowed per account and per address within ``login_window`` seconds.
+    login_max_failures: int = 5
+    login_window: int = 900
+    #: Submission rules, as on Hugging Face: a daily cap per user and a maximum paper age.
+    submit_daily_cap: int = 5
+    submit_max_age_days: int = 30
+    #: Hours a password-reset link works.
+    reset_hours: int = 2
+    #: Anybody may register (turn off for a private installation: admins add users from the CLI).
+    registration_open: bool = True
+
+    # Mail.  With no ``smtp_host``, mail is written to ``<home>/outbox/`` instead of being sent.
+    smtp_host: str = ""
+    smtp_port: int = 25
+    #: ``none``, ``starttls`` or ``ssl``.
+    smtp_security: str = "none"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    mail_from: str = "paperboy <paperboy@localhost>"
+
     @property
     def db_url(self) -> str:
         """The effective store URL."""

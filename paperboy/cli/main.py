@@ -17,6 +17,7 @@ from rich.console import Console
 from paperboy.cli.export import export_command
 from paperboy.cli.ingest import ingest_app
 from paperboy.cli.search import eval_command, index_command, search_command, similar_command
+from paperboy.cli.serve import serve_command, users_app
 from paperboy.cli.stats import stats_command
 
 app = typer.Typer(
@@ -33,6 +34,8 @@ app.command("index")(index_command)
 app.command("search")(search_command)
 app.command("similar")(similar_command)
 app.command("eval")(eval_command)
+app.command("serve")(serve_command)
+app.add_typer(users_app, name="users")
 
 err = Console(stderr=True)
 

@@ -242,6 +242,13 @@ class KeywordIndex:
     def __len__(self) -> int:
         return self._index.searcher().num_docs
 
+    def reload(self) -> None:
+        """See what another process (the indexer) committed since: for read-only users of the index."""
+        self._index.reload()
+        state = _read_state(self.path)
+        if state is not None:
+            self.last_seq = state["last_seq"]
+
     # -- writing -----------------------------------------------------------------------------
     @contextmanager
     def _writer(self) -> Iterator[tv.IndexWriter]:

@@ -12,6 +12,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -144,4 +145,98 @@ paper_vectors = Table(
     #: float32, little-endian, ``dim`` values.
     Column("vector", LargeBinary, nullable=False),
     Index("ix_paper_vectors_model_seq", "model", "seq"),
+)
+
+# -- people and what they do (issue 4) ----------------------------------------------------------
+# Kept apart from ``papers`` on purpose: votes and comments change often and must not touch
+# ``papers.seq`` (which would make the indices re-read the paper) nor slow the import path.
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    #: Shown on pages; unique ignoring case (``username_key``).
+    Column("username", String(40), nullable=False),
+    Column("username_key", String(40), nullable=False, unique=True),
+    Column("email", String(255), nullable=False, unique=True),
+    #: argon2id hash (``argon2-cffi``); never the password.
+    Column("password_hash", Text, nullable=False),
+    Column("is_admin", Boolean, nullable=False, default=False),
+    Column("created_at", String(20), nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    #: SHA-256 of the cookie's random token: a leaked database holds no usable session.
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", String(20), nullable=False),
+    Column("expires_at", String(20), nullable=False),
+    Index("ix_sessions_user", "user_id"),
+)
+
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(80), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    #: The token's first characters, so its owner can tell tokens apart.
+    Column("prefix", String(16), nullable=False),
+    Column("created_at", String(20), nullable=False),
+    Column("last_used_at", String(20)),
+    Index("ix_api_tokens_user", "user_id"),
+)
+
+password_resets = Table(
+    "password_resets",
+    metadata,
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("expires_at", String(20), nullable=False),
+    Column("used_at", String(20)),
+)
+
+votes = Table(
+    "votes",
+    metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", String(20), nullable=False),
+    Index("ix_votes_user", "user_id", "created_at"),
+)
+
+paper_stats = Table(
+    "paper_stats",
+    metadata,
+    #: One row per paper that anybody acted on (voted, commented, submitted, hidden).
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    #: paperboy's own votes (a source's votes stay in ``papers.source_upvotes``).
+    Column("upvotes", Integer, nullable=False, default=0),
+    Column("num_comments", Integer, nullable=False, default=0),
+    #: Reddit-style hot score: log10 of the votes plus the paper's age term; see services/feed.py.
+    Column("hot", Float, nullable=False, default=0.0),
+    #: Hidden by an admin: left out of feeds, search and the API.
+    Column("hidden", Boolean, nullable=False, default=False),
+    Column("submitted_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("submitted_at", String(20)),
+    Index("ix_paper_stats_hot", "hot"),
+    Index("ix_paper_stats_submitted", "submitted_by", "submitted_at"),
+)
+
+comments = Table(
+    "comments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    #: Markdown source as typed; rendered safely (no raw HTML) when shown.
+    Column("body", Text, nullable=False),
+    Column("created_at", String(20), nullable=False),
+    Column("edited_at", String(20)),
+    Column("hidden", Boolean, nullable=False, default=False),
+    Index("ix_comments_paper", "paper_id", "id"),
+    Index("ix_comments_user", "user_id", "id"),
 )

@@ -16,9 +16,11 @@ from paperboy.config import Settings
 from paperboy.sources.normalize import author_key
 from paperboy.sources.record import Item
 from paperboy.store import schema as t
+from paperboy.store.activity import Activity
 from paperboy.store.db import make_engine, migrate
 from paperboy.store.dialect import in_values, upsert
 from paperboy.store.ingest import Ingestor, RunSummary
+from paperboy.store.people import People
 from paperboy.store.rows import as_dict
 
 #: Columns that describe a paper to its readers (bookkeeping left out).
@@ -74,6 +76,10 @@ class Store:
     def __init__(self, engine: Engine, settings: Settings | None = None) -> None:
         self.engine = engine
         self.settings = settings
+        #: Accounts: users, sessions, API tokens, password resets.
+        self.people = People(engine)
+        #: Votes, comments, submissions, hiding, and the feed listings built on them.
+        self.activity = Activity(engine)
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod

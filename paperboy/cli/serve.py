@@ -1,0 +1,98 @@
+"""``paperboy serve`` (the web app and its background indexer) and ``paperboy users`` (accounts by hand)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+from typing import Annotated
+
+import typer
+
+from paperboy.cli.common import console, open_store, settings_from
+
+users_app = typer.Typer(help="Manage accounts from the command line.", no_args_is_help=True)
+
+
+def serve_command(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Web worker processes (each holds its own search indices).")] = 1,
+    index: Annotated[bool, typer.Option("--index/--no-index", help="Run the background indexer.")] = True,
+    semantic: Annotated[bool, typer.Option("--semantic/--no-semantic", help="Embeddings and semantic search.")] = True,
+) -> None:
+    """Serve the web app and JSON API; index and embed new papers in the background meanwhile."""
+    import uvicorn
+
+    from paperboy.indices.keyword import KeywordIndex
+    from paperboy.store import Store
+
+    settings = settings_from(ctx)
+    with Store.open(settings):  # create and migrate the store before any worker opens it
+        pass
+    KeywordIndex.for_settings(settings)  # create the index once, before readers open it
+    os.environ["PAPERBOY_HOME"] = str(settings.home)
+    os.environ["PAPERBOY_SERVE_SEMANTIC"] = "1" if semantic else "0"
+    indexer = None
+    if index:
+        from paperboy.web.indexer import main as indexer_main
+
+        indexer = multiprocessing.get_context("spawn").Process(
+            target=indexer_main, args=(str(settings.home), semantic), name="paperboy-indexer", daemon=True
+        )
+        indexer.start()
+    console.print(f"paperboy on [bold]http://{host}:{port}[/bold] (home {settings.home}); indexing status at /status")
+    try:
+        uvicorn.run(
+            "paperboy.web.app:app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,
+        )
+    finally:
+        if indexer is not None and indexer.is_alive():
+            os.kill(indexer.pid, signal.SIGTERM)
+            indexer.join(timeout=10)
+
+
+@users_app.command("add")
+def add_user(
+    ctx: typer.Context,
+    username: str,
+    email: str,
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True, confirmation_prompt=True)],
+    admin: Annotated[bool, typer.Option("--admin", help="Give the admin role.")] = False,
+) -> None:
+    """Create an account (for installations with registration closed)."""
+    from paperboy.services.accounts import AccountError, Accounts
+
+    with open_store(ctx) as store:
+        try:
+            user = Accounts(store, store.settings).register(username, email, password)
+        except AccountError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(1) from exc
+        if admin and not user["is_admin"]:
+            store.people.set_admin(user["id"], True)
+    console.print(f"created {username}{' (admin)' if admin or user['is_admin'] else ''}")
+
+
+@users_app.command("admin")
+def set_admin(
+    ctx: typer.Context,
+    username: str,
+    revoke: Annotated[bool, typer.Option("--revoke", help="Take the role away instead.")] = False,
+) -> None:
+    """Give a user the admin role (or take it away)."""
+    with open_store(ctx) as store:
+        user = store.people.user_by_name(username)
+        if user is None:
+            console.print(f"[red]error:[/red] no user {username!r}")
+            raise typer.Exit(1)
+        store.people.set_admin(user["id"], not revoke)
+    console.print(f"{username} is {'no longer ' if revoke else ''}an admin")

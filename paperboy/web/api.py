@@ -1,0 +1,321 @@
+"""The JSON API, shaped like Hugging Face's where it has one, so scripts written for it work here.
+
+Reading needs no account.  Writing takes a personal API token (``Authorization: Bearer pb_…``,
+made on the account page) or, for the site's own scripts, the session cookie together with the
+CSRF token in ``X-CSRF-Token``.  Every bad input is answered with a 4xx and ``{"error": …}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, HTTPException, Query, Request
+from pydantic import BaseModel, Field
+
+from paperboy.services.community import NotAllowed, NotFound, Refused
+from paperboy.services.feed import BadPeriod, Period, parse_period
+from paperboy.web.render import CSRF_COOKIE, CSRF_HEADER, current_user, services
+
+router = APIRouter(prefix="/api", tags=["api"])
+Limit = Annotated[int, Query(ge=1, le=100, description="Items per page.")]
+
+
+# -- shapes -------------------------------------------------------------------------------------
+class Author(BaseModel):
+    name: str
+
+
+class Submitter(BaseModel):
+    name: str
+    fullname: str
+
+
+class Paper(BaseModel):
+    """A paper as Hugging Face's API gives it, plus paperboy's own fields."""
+
+    id: str
+    title: str
+    summary: str
+    authors: list[Author]
+    publishedAt: str | None = Field(None, description="Announcement (or publication) time, ISO 8601.")
+    upvotes: int
+    numComments: int
+    categories: list[str] = []
+    githubRepo: str | None = None
+    arxivUrl: str | None = None
+    pdfUrl: str | None = None
+    version: int | None = None
+    comment: str | None = None
+    doi: str | None = None
+
+
+class PaperItem(BaseModel):
+    """One entry of ``/api/daily_papers`` (Hugging Face's shape)."""
+
+    paper: Paper
+    title: str
+    summary: str
+    publishedAt: str | None
+    numComments: int
+    submittedBy: Submitter | None = None
+
+
+class SearchItem(PaperItem):
+    """A search result: the daily-papers shape, plus why it matched."""
+
+    score: float
+    highlight: dict[str, str] = {}
+    keywordRank: int | None = None
+    semanticScore: float | None = None
+
+
+class Comment(BaseModel):
+    id: int
+    paperId: str
+    author: str
+    text: str
+    createdAt: str
+    editedAt: str | None = None
+
+
+class VoteRequest(BaseModel):
+    up: bool = Field(True, description="false withdraws your vote.")
+
+
+class VoteResult(BaseModel):
+    id: str
+    upvotes: int
+    voted: bool
+
+
+class SubmitRequest(BaseModel):
+    id: str = Field(..., max_length=500, description="An arXiv id or an arxiv.org link.")
+
+
+class CommentRequest(BaseModel):
+    text: str = Field(..., max_length=10_000)
+
+
+def _published(paper: dict[str, Any]) -> str | None:
+    if paper.get("announced"):
+        return f"{paper['announced']}T00:00:00.000Z"
+    return paper.get("published")
+
+
+def paper_json(paper: dict[str, Any]) -> Paper:
+    """A stored (listed) paper in the API's shape."""
+    return Paper(
+        id=paper["id"],
+        title=paper["title"],
+        summary=paper["abstract"],
+        authors=[Author(name=a) for a in paper["authors"]],
+        publishedAt=_published(paper),
+        upvotes=paper.get("upvotes") or 0,
+        numComments=paper.get("num_comments") or 0,
+        categories=paper["categories"],
+        githubRepo=paper.get("code_url"),
+        arxivUrl=paper.get("abs_url"),
+        pdfUrl=paper.get("pdf_url"),
+        version=paper.get("version"),
+        comment=paper.get("comment"),
+        doi=paper.get("doi"),
+    )
+
+
+def item_json(paper: dict[str, Any]) -> dict[str, Any]:
+    """A daily-papers entry for a listed paper."""
+    by = paper.get("submitted_by")
+    return {
+        "paper": paper_json(paper),
+        "title": paper["title"],
+        "summary": paper["abstract"],
+        "publishedAt": _published(paper),
+        "numComments": paper.get("num_comments") or 0,
+        "submittedBy": Submitter(name=by, fullname=by) if by else None,
+    }
+
+
+# -- who is writing -------------------------------------------------------------------------------
+def api_user(request: Request) -> dict[str, Any]:
+    """The caller: by API token, or by session cookie plus the CSRF header; 401 (or 403) otherwise."""
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        user = services(request).accounts.api_user(token.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            raise HTTPException(401, "invalid API token", headers={"WWW-Authenticate": "Bearer"})
+        return user
+    user = current_user(request)
+    if user is None:
+        raise HTTPException(401, "sign in or send an API token", headers={"WWW-Authenticate": "Bearer"})
+    cookie, sent = request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
+    if not cookie or not sent or not hmac.compare_digest(cookie.encode(), sent.encode()):
+        raise HTTPException(403, "send the page's CSRF token in X-CSRF-Token, or use an API token")
+    return user
+
+
+def _fail(exc: Exception) -> HTTPException:
+    if isinstance(exc, NotFound):
+        return HTTPException(404, str(exc))
+    if isinstance(exc, NotAllowed):
+        return HTTPException(403, str(exc))
+    if isinstance(exc, Refused):
+        return HTTPException(exc.status, str(exc))
+    raise exc
+
+
+# -- reading ------------------------------------------------------------------------------------
+@router.get("/daily_papers", response_model=list[PaperItem])
+def daily_papers(
+    request: Request,
+    date: Annotated[str | None, Query(description="A day, YYYY-MM-DD.", max_length=40)] = None,
+    week: Annotated[str | None, Query(description="An ISO week, YYYY-Www.", max_length=40)] = None,
+    month: Annotated[str | None, Query(description="A month, YYYY-MM.", max_length=40)] = None,
+    sort: Literal["publishedAt", "trending", "upvotes"] = "upvotes",
+    limit: Limit = 50,
+    p: Annotated[int, Query(ge=0, le=100_000, description="Page number, from 0 as on Hugging Face.")] = 0,
+) -> list[dict[str, Any]]:
+    """Papers of a day, week or month (the latest day by default), as Hugging Face's ``/api/daily_papers``."""
+    svc = services(request)
+    period: Period | None = None
+    try:
+        if date:
+            period = parse_period("day", date)
+        elif week:
+            period = parse_period("week", week)
+        elif month:
+            period = parse_period("month", month)
+    except BadPeriod as exc:
+        raise HTTPException(400, str(exc)) from exc
+    order = {"publishedAt": "new", "trending": "trending", "upvotes": "votes"}[sort]
+    page = svc.feed.page(period, order, p + 1, limit)
+    return [item_json(x) for x in page.papers]
+
+
+@router.get("/papers/search", response_model=list[SearchItem])
+def search_papers(
+    request: Request,
+    q: Annotated[str, Query(max_length=10_000, description="Query in the search syntax.")] = "",
+    limit: Limit = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    mode: Literal["hybrid", "keyword", "semantic"] = "hybrid",
+) -> list[dict[str, Any]]:
+    """Search papers (hybrid by default), as Hugging Face's ``/api/papers/search``."""
+    svc = services(request)
+    if not q.strip():
+        return []
+    found = svc.search.search(q, mode, limit, offset)
+    listed = {x["id"]: x for x in svc.store.activity.listed([r.id for r in found.results])}
+    out = []
+    for r in found.results:
+        if r.id in listed:
+            out.append(
+                item_json(listed[r.id])
+                | {
+                    "score": r.score,
+                    "highlight": {"title": r.title_html, "summary": r.snippet_html},
+                    "keywordRank": r.keyword_rank,
+                    "semanticScore": r.semantic_score,
+                }
+            )
+    return out
+
+
+@router.get("/papers/{paper_id:path}/similar", response_model=list[SearchItem])
+def similar(
+    request: Request, paper_id: str, limit: Limit = 10, since: Annotated[str | None, Query(max_length=40)] = None
+) -> list[dict[str, Any]]:
+    """The nearest papers by meaning (itself and its duplicates left out); ``since`` keeps only recent ones."""
+    svc = services(request)
+    _paper(request, paper_id)
+    found = svc.search.similar(paper_id, limit, since)
+    listed = {x["id"]: x for x in svc.store.activity.listed([r.id for r in found])}
+    return [
+        item_json(listed[r.id]) | {"score": r.score, "semanticScore": r.semantic_score} for r in found if r.id in listed
+    ]
+
+
+@router.get("/papers/{paper_id:path}/comments", response_model=list[Comment])
+def comments(request: Request, paper_id: str) -> list[Comment]:
+    """A paper's comments, oldest first."""
+    paper = _paper(request, paper_id)
+    return [_comment(c) for c in services(request).store.activity.comments(paper["id"])]
+
+
+def _comment(c: dict[str, Any]) -> Comment:
+    return Comment(
+        id=c["id"],
+        paperId=c["paper_id"],
+        author=c["username"],
+        text=c["body"],
+        createdAt=c["created_at"],
+        editedAt=c["edited_at"],
+    )
+
+
+def _paper(request: Request, paper_id: str) -> dict[str, Any]:
+    try:
+        return services(request).community.visible_paper(paper_id, current_user(request))
+    except NotFound as exc:
+        raise HTTPException(404, f"no paper {paper_id!r}") from exc
+
+
+# -- writing ------------------------------------------------------------------------------------
+@router.post("/papers/submit", response_model=PaperItem, status_code=201)
+def submit(request: Request, body: SubmitRequest) -> dict[str, Any]:
+    """Submit a paper by arXiv id or URL (fetched from arXiv when it is not here yet)."""
+    user = api_user(request)
+    try:
+        paper = services(request).community.submit(user, body.id)
+    except Refused as exc:
+        raise _fail(exc) from exc
+    return item_json(paper)
+
+
+@router.post("/papers/{paper_id:path}/vote", response_model=VoteResult)
+def vote(request: Request, paper_id: str, body: Annotated[VoteRequest | None, Body()] = None) -> VoteResult:
+    """Upvote a paper (``{"up": false}`` withdraws the vote); voting twice counts once."""
+    user = api_user(request)
+    up = body.up if body else True
+    try:
+        result = services(request).community.vote(user, paper_id, up)
+    except NotFound as exc:
+        raise _fail(exc) from exc
+    return VoteResult(id=paper_id, upvotes=result["upvotes"], voted=up)
+
+
+@router.post("/papers/{paper_id:path}/comments", response_model=Comment, status_code=201)
+def add_comment(request: Request, paper_id: str, body: CommentRequest) -> Comment:
+    """Comment on a paper (Markdown)."""
+    user = api_user(request)
+    try:
+        return _comment(services(request).community.add_comment(user, paper_id, body.text))
+    except (NotFound, Refused) as exc:
+        raise _fail(exc) from exc
+
+
+@router.post("/comments/{comment_id}", response_model=Comment)
+def edit_comment(request: Request, comment_id: int, body: CommentRequest) -> Comment:
+    """Change a comment (its author or an admin)."""
+    user = api_user(request)
+    try:
+        return _comment(services(request).community.edit_comment(user, comment_id, body.text))
+    except (NotFound, NotAllowed, Refused) as exc:
+        raise _fail(exc) from exc
+
+
+@router.post("/comments/{comment_id}/delete", status_code=204)
+def delete_comment(request: Request, comment_id: int) -> None:
+    """Delete a comment (its author or an admin)."""
+    user = api_user(request)
+    try:
+        services(request).community.delete_comment(user, comment_id)
+    except (NotFound, NotAllowed) as exc:
+        raise _fail(exc) from exc
+
+
+@router.get("/papers/{paper_id:path}", response_model=PaperItem)
+def get_paper(request: Request, paper_id: str) -> dict[str, Any]:
+    """One paper."""
+    return item_json(_paper(request, paper_id))

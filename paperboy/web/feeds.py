@@ -1,0 +1,116 @@
+"""Atom feeds (RFC 4287): the daily papers, trending papers, and any search as a feed.
+
+Built with feedgen, which writes the required ``id``, ``title`` and ``updated`` of the feed and of
+every entry; entry ids are tag URIs of the paper id, so readers never show a paper twice.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import Response
+from feedgen.feed import FeedGenerator
+
+from paperboy.services.feed import WINDOWS
+from paperboy.web import text
+from paperboy.web.render import paper_url, services
+
+router = APIRouter(prefix="/feeds", tags=["feeds"])
+ATOM = "application/atom+xml; charset=utf-8"
+FEED_SIZE = 50
+
+
+def _moment(value: str | None) -> datetime:
+    if value:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    return datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _atom(
+    request: Request, feed_id: str, title: str, subtitle: str, path: str, papers: list[dict[str, Any]]
+) -> Response:
+    base = services(request).settings.base_url.rstrip("/")
+    gen = FeedGenerator()
+    gen.id(f"{base}{path}")
+    gen.title(title)
+    gen.subtitle(subtitle)
+    gen.link(href=f"{base}{path}", rel="alternate", type="text/html")
+    gen.link(href=str(request.url), rel="self", type="application/atom+xml")
+    gen.author({"name": "paperboy"})
+    gen.generator("paperboy")
+    updated = max((_entry_time(p) for p in papers), default=datetime(1970, 1, 1, tzinfo=UTC))
+    gen.updated(updated)
+    host = base.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
+    for paper in reversed(papers):  # feedgen prepends: add in reverse to keep our order
+        entry = gen.add_entry()
+        entry.id(f"tag:{host},2026:paper:{paper['id']}")
+        entry.title(text.readable(paper["title"]))
+        entry.link(href=f"{base}{paper_url(paper['id'])}", rel="alternate", type="text/html")
+        if paper.get("pdf_url"):
+            entry.link(href=paper["pdf_url"], rel="related", type="application/pdf", title="PDF")
+        for name in paper["authors"][:50] or ["unknown"]:
+            entry.author({"name": name})
+        entry.updated(_entry_time(paper))
+        if paper.get("published"):
+            entry.published(_moment(paper["published"]))
+        for cat in paper["categories"]:
+            entry.category(term=cat)
+        votes = paper.get("upvotes") or 0
+        entry.summary(f"{text.readable(paper['abstract'])} ({votes} upvote{'' if votes == 1 else 's'})")
+    body = gen.atom_str(pretty=False)
+    return Response(body, media_type=ATOM, headers={"Cache-Control": "public, max-age=300"})
+
+
+def _entry_time(paper: dict[str, Any]) -> datetime:
+    return _moment(
+        paper.get("updated") or paper.get("published") or (paper.get("announced") and f"{paper['announced']}T00:00:00Z")
+    )
+
+
+@router.get("/daily.atom")
+def daily(request: Request) -> Response:
+    """The latest announcement day's papers, most upvoted first."""
+    page = services(request).feed.page(None, "votes", 1, FEED_SIZE)
+    label = page.period.label if page.period else "no papers yet"
+    return _atom(request, "daily", "paperboy: daily papers", label, "/", page.papers)
+
+
+@router.get("/trending.atom")
+def trending(request: Request, window: str = "week") -> Response:
+    """Trending papers of a window (day, week, month, all)."""
+    window = window if window in WINDOWS else "week"
+    papers = services(request).feed.trending(window, FEED_SIZE)
+    return _atom(
+        request,
+        f"trending-{window}",
+        f"paperboy: trending papers ({window})",
+        "Votes that fade with age",
+        f"/trending?window={window}",
+        papers,
+    )
+
+
+@router.get("/search.atom")
+def search(request: Request, q: Annotated[str, Query(max_length=10_000)] = "") -> Response:
+    """A saved search as a feed: the newest papers matching ``q`` come first."""
+    svc = services(request)
+    found = svc.search.search(q, "hybrid", FEED_SIZE) if q.strip() else None
+    ids = [r.id for r in found.results] if found else []
+    papers = svc.store.activity.listed(ids)
+    papers.sort(key=lambda p: (p.get("announced") or "", p["id"]), reverse=True)
+    from urllib.parse import urlencode
+
+    return _atom(
+        request,
+        "search",
+        f"paperboy: {q.strip()[:100] or 'search'}",
+        "Papers matching a saved search",
+        f"/search?{urlencode({'q': q})}",
+        papers,
+    )

@@ -1,0 +1,159 @@
+"""Search inside a web process: indices opened for reading and kept level with the store.
+
+The indexer process (``web/indexer.py``) is the only writer of the index files and of the
+vectors; each web process reloads the keyword index and adds the store's new vectors to its own
+in-memory HNSW graph.  Keyword search therefore works from the first second, and semantic results
+join as vectors arrive.  A readers-writer lock lets searches run side by side while vectors are added.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from paperboy.config import Settings
+from paperboy.indices.keyword import KeywordIndex
+from paperboy.services.search import Result, SearchPage, SearchService
+from paperboy.store import Store
+
+log = logging.getLogger(__name__)
+CACHE_SIZE = 1024
+
+
+class RWLock:
+    """Many readers or one writer (writers wait for readers to leave; new readers wait for a waiting writer)."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+        self._waiting = 0
+
+    @contextmanager
+    def read(self) -> Iterator[None]:
+        with self._cond:
+            while self._writing or self._waiting:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                self._cond.notify_all()
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        with self._cond:
+            self._waiting += 1
+            while self._writing or self._readers:
+                self._cond.wait()
+            self._waiting -= 1
+            self._writing = True
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+class LiveSearch:
+    """The search service of one web process, refreshed from the store by ``refresh``."""
+
+    def __init__(self, settings: Settings, store: Store, semantic: bool = True, embedder: Any = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.semantic = semantic
+        self.keyword = KeywordIndex.for_settings(settings)
+        self.embedder = embedder
+        self.vectors: Any = None
+        self.service = SearchService(store, self.keyword)
+        self.lock = RWLock()
+        self.hidden: frozenset[str] = frozenset(store.activity.hidden_ids())
+        self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._cache_lock = threading.Lock()
+        self._generation: tuple[Any, ...] = ()
+
+    # -- keeping up ----------------------------------------------------------------------
+    def refresh(self) -> None:
+        """Pick up what the indexer and the store gained since the last call (cheap when nothing did)."""
+        self.keyword.reload()
+        if self.semantic and self.vectors is None:
+            self._load_semantic()
+        if self.vectors is not None:
+            for page in self.store.iter_vectors(self.vectors.model, after_seq=self.vectors.last_seq):
+                with self.lock.write():
+                    self.vectors.add(page)
+        self.hidden = frozenset(self.store.activity.hidden_ids())
+        generation = (self.keyword.last_seq, len(self.vectors or ()), self.hidden)
+        if generation != self._generation:
+            self._generation = generation
+            with self._cache_lock:
+                self._cache.clear()
+
+    def _load_semantic(self) -> None:
+        from paperboy.indices.embedding import Embedder
+        from paperboy.indices.vector import VectorIndex
+
+        try:
+            embedder = self.embedder or Embedder.open(self.settings)
+        except Exception:  # a broken model setting must not take keyword search down with it
+            log.exception("semantic search disabled: the embedding model could not be loaded")
+            self.semantic = False
+            return
+        path = SearchService.vector_path(self.settings, embedder.model_name)
+        vectors = VectorIndex.open(path, embedder.model_name, embedder.dim)
+        if vectors.last_seq > self.store.max_seq():  # saved for another store: start over from the store
+            vectors = VectorIndex(path, embedder.model_name, embedder.dim)
+        with self.lock.write():
+            self.embedder, self.vectors = embedder, vectors
+            self.service = SearchService(self.store, self.keyword, vectors, embedder)
+
+    @property
+    def vector_count(self) -> int:
+        """Vectors this process can search."""
+        return len(self.vectors) if self.vectors is not None else 0
+
+    # -- searching -----------------------------------------------------------------------
+    def search(
+        self, text: str | None, mode: str = "hybrid", limit: int = 10, offset: int = 0, **filters: Any
+    ) -> SearchPage:
+        """``SearchService.search`` without hidden papers, cached until the indices change."""
+        key = ("search", text, mode, limit, offset, tuple(sorted(filters.items())))
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        with self.lock.read():
+            page = self.service.search(text, mode, limit, offset, **filters)
+        if self.hidden:
+            page.results = [r for r in page.results if r.id not in self.hidden]
+        return self._remember(key, page)
+
+    def similar(self, paper_id: str, limit: int = 10, since: str | None = None) -> list[Result]:
+        """``SearchService.similar`` without hidden papers, cached until the indices change."""
+        key = ("similar", paper_id, limit, since)
+        cached = self._cached(key)
+        if cached is not None:
+            return cached
+        with self.lock.read():
+            found = self.service.similar(paper_id, limit, since)
+        return self._remember(key, [r for r in found if r.id not in self.hidden])
+
+    def _cached(self, key: tuple[Any, ...]) -> Any:
+        with self._cache_lock:
+            value = self._cache.get(key)
+            if value is not None:
+                self._cache.move_to_end(key)
+            return value
+
+    def _remember(self, key: tuple[Any, ...], value: Any) -> Any:
+        with self._cache_lock:
+            self._cache[key] = value
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return value

@@ -1,0 +1,172 @@
+"""Rendering pages, and the request-level security they depend on: the signed-in user and CSRF.
+
+CSRF uses the double-submit pattern: every visitor gets a random ``pb_csrf`` cookie (HttpOnly,
+SameSite=Strict) and every form carries the same value in a hidden field (scripts send it as
+``X-CSRF-Token``); a state-changing POST whose two copies differ is refused with 403.  Sessions
+are random tokens in an HttpOnly, SameSite=Lax cookie whose hash the store keeps.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from paperboy.web import text
+
+SESSION_COOKIE = "pb_session"
+CSRF_COOKIE = "pb_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "x-csrf-token"
+
+templates = Jinja2Templates(directory=str(__import__("pathlib").Path(__file__).with_name("templates")))
+env = templates.env
+env.filters["readable"] = text.readable
+env.filters["preview"] = text.preview
+env.filters["markdown"] = text.render_markdown
+env.filters["paragraphs"] = text.paragraphs
+env.filters["urlquote"] = lambda value: quote(str(value), safe="")
+env.globals["urlencode"] = urlencode
+
+
+def paper_url(paper_id: str, action: str = "") -> str:
+    """A paper's page (or one of its actions): ids may hold '/', ':' and, as DOIs, anything else."""
+    return "/papers/" + quote(str(paper_id), safe="/:.-_~") + (f"/{action}" if action else "")
+
+
+env.filters["purl"] = paper_url
+
+
+def _day(value: Any) -> str:
+    """``2026-07-01`` -> ``1 Jul 2026``."""
+    try:
+        moment = datetime.fromisoformat(str(value)[:10])
+    except ValueError:
+        return str(value or "")
+    return f"{moment.day} {moment:%b %Y}"
+
+
+def _ago(value: Any) -> str:
+    """A stored time as "3 hours ago"."""
+    try:
+        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return str(value or "")
+    seconds = (datetime.now(UTC) - moment).total_seconds()
+    for size, unit in ((86400 * 365, "year"), (86400 * 30, "month"), (86400, "day"), (3600, "hour"), (60, "minute")):
+        if seconds >= size:
+            n = int(seconds // size)
+            return f"{n} {unit}{'s' if n > 1 else ''} ago"
+    return "just now"
+
+
+env.filters["day"] = _day
+env.filters["ago"] = _ago
+
+
+def services(request: Request) -> Any:
+    """The process's ``Services``."""
+    return request.app.state.services
+
+
+def secure_cookies(request: Request) -> bool:
+    """Mark cookies Secure when the site is served over HTTPS."""
+    return services(request).settings.base_url.startswith("https://")
+
+
+# -- the signed-in user ----------------------------------------------------------------
+def session_token(request: Request) -> str | None:
+    return request.cookies.get(SESSION_COOKIE)
+
+
+def current_user(request: Request) -> dict[str, Any] | None:
+    """The user of this request's session cookie (looked up once per request)."""
+    if not hasattr(request.state, "user"):
+        request.state.user = services(request).accounts.session_user(session_token(request))
+    return request.state.user
+
+
+def require_user(request: Request) -> dict[str, Any]:
+    """The signed-in user, or a redirect to the sign-in page that comes back here."""
+    user = current_user(request)
+    if user is None:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        raise HTTPException(303, "sign in first", headers={"Location": f"/login?{urlencode({'next': target})}"})
+    return user
+
+
+# -- CSRF -------------------------------------------------------------------------------
+def csrf_token(request: Request) -> str:
+    """This visitor's CSRF token (a new one when the cookie is missing or malformed)."""
+    if not hasattr(request.state, "csrf"):
+        token = request.cookies.get(CSRF_COOKIE, "")
+        if not (20 <= len(token) <= 100 and token.replace("-", "").replace("_", "").isalnum()):
+            token = secrets.token_urlsafe(32)
+            request.state.new_csrf = True
+        request.state.csrf = token
+    return request.state.csrf
+
+
+async def check_csrf(request: Request) -> None:
+    """Refuse a state-changing request whose CSRF token does not match the cookie's (403)."""
+    cookie = request.cookies.get(CSRF_COOKIE)
+    sent = request.headers.get(CSRF_HEADER)
+    if sent is None:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            form = await request.form()
+            value = form.get(CSRF_FIELD)
+            sent = value if isinstance(value, str) else None
+    if not cookie or not sent or not hmac.compare_digest(cookie.encode(), sent.encode()):
+        raise HTTPException(403, "This form has expired or did not come from this site. Reload the page and try again.")
+
+
+def set_csrf_cookie(request: Request, response: Response) -> None:
+    if getattr(request.state, "new_csrf", False):
+        response.set_cookie(
+            CSRF_COOKIE,
+            request.state.csrf,
+            max_age=365 * 86400,
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookies(request),
+        )
+
+
+# -- responses --------------------------------------------------------------------------
+def render(request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
+    """A page from a template, with the user, the CSRF token and the settings in its context."""
+    context |= {
+        "user": current_user(request),
+        "csrf_token": csrf_token(request),
+        "settings": services(request).settings,
+        "path": request.url.path,
+    }
+    response = templates.TemplateResponse(request, name, context, status_code=code)
+    response.headers["Cache-Control"] = "private, no-cache"
+    set_csrf_cookie(request, response)
+    return response
+
+
+def render_error(request: Request, status: int, message: str) -> Response:
+    """An error page that says what went wrong and where to go."""
+    titles = {400: "Bad request", 403: "Not allowed", 404: "Not found", 409: "Conflict", 429: "Slow down"}
+    return render(request, "error.html", code=status, title=titles.get(status, "Error"), message=message)
+
+
+def redirect(url: str) -> RedirectResponse:
+    """After a successful POST: see the result with a GET (post/redirect/get)."""
+    return RedirectResponse(url, status_code=303)
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """A same-site path to go back to (never another site: no open redirects)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return default

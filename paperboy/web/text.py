@@ -1,0 +1,57 @@
+"""Turning stored text into readable, safe HTML: LaTeX to Unicode, Markdown comments, previews.
+
+Everything returned as ``Markup`` is built from escaped pieces: abstracts go through
+``html.escape`` after LaTeX conversion, comments through markdown-it with raw HTML disabled
+(and its default link validation, which refuses ``javascript:`` and ``data:`` links).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from functools import lru_cache
+
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+from pylatexenc.latex2text import LatexNodes2Text
+
+_latex = LatexNodes2Text(math_mode="text", strict_latex_spaces=False)
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "breaks": True}).enable("strikethrough")
+_LATEXISH = re.compile(r"[\\$]|\{[^}]*\}")
+_SPACES = re.compile(r"\s+")
+
+
+@lru_cache(maxsize=50_000)
+def readable(text: str | None) -> str:
+    """Plain text with LaTeX markup turned into Unicode (``$\\alpha$`` -> α, ``40\\%`` -> 40%).
+
+    pylatexenc costs about 3 ms per abstract, so results are cached; text without LaTeX skips it.
+    Conversion never fails: text it cannot parse is shown as it is.
+    """
+    text = _SPACES.sub(" ", text or "").strip()
+    if not _LATEXISH.search(text):
+        return text
+    try:
+        converted = _latex.latex_to_text(text)
+    except Exception:  # pylatexenc on pathological input: showing the source beats failing the page
+        return text
+    return _SPACES.sub(" ", converted).strip() or text
+
+
+def preview(text: str | None, width: int = 300) -> str:
+    """The start of a readable text, cut at a word boundary."""
+    text = readable(text)
+    if len(text) <= width:
+        return text
+    cut = text.rfind(" ", 0, width)
+    return text[: cut if cut > width // 2 else width].rstrip(" ,;:") + "…"
+
+
+def paragraphs(text: str | None) -> Markup:
+    """A readable text as escaped HTML."""
+    return Markup(html.escape(readable(text)))
+
+
+def render_markdown(source: str) -> Markup:
+    """A comment's Markdown as safe HTML (raw HTML in it is shown as text)."""
+    return Markup(_markdown.render(source or ""))
