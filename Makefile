@@ -17,15 +17,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## run: import the real sample corpus (or the latest arXiv listings) and show what the store holds
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+## run: import the real sample corpus (or the latest arXiv listings), then serve the web app on $(HOST):$(PORT)
 run: install
 	@if [ -f "$(CORPUS)" ]; then \
 		$(BIN)/paperboy --home "$(HOME_DIR)" ingest jsonl "$(CORPUS)"; \
 	else \
 		echo "no sample corpus at $(CORPUS): fetching the latest arXiv listings"; \
-		$(BIN)/paperboy --home "$(HOME_DIR)" ingest rss; \
+		$(BIN)/paperboy --home "$(HOME_DIR)" ingest rss || echo "could not reach arXiv: serving what the store holds"; \
 	fi
-	$(BIN)/paperboy --home "$(HOME_DIR)" stats
+	$(BIN)/paperboy --home "$(HOME_DIR)" serve --host $(HOST) --port $(PORT)
 
 ## test: lint and run the test suite
 test: install lint

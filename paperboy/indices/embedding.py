@@ -261,15 +261,25 @@ class Embedder:
             width = json.loads((Path(config) / "config.json").read_text())["hidden_size"]
         self._dim = int(width)
 
+    @staticmethod
+    def export_dir(settings: Settings) -> Path:
+        """Where the settings' model is exported to."""
+        precision = "int8" if settings.embedding_quantized else "fp32"
+        return Path(settings.home) / "models" / model_label(settings.embedding_model) / precision
+
     @classmethod
-    def open(cls, settings: Settings) -> Embedder:
-        """The embedder the settings name, exporting the model on first use."""
-        name = settings.embedding_model
-        quantized = settings.embedding_quantized
-        precision = "int8" if quantized else "fp32"
-        label = model_label(name)
-        out_dir = Path(settings.home) / "models" / label / precision
-        export_onnx(resolve_model(name), out_dir, quantized)
+    def open(cls, settings: Settings, export: bool = True) -> Embedder | None:
+        """The embedder the settings name, exporting the model on first use.
+
+        With ``export=False`` (web processes, which must not load torch), None until another process
+        (the indexer) has made the export.
+        """
+        out_dir = cls.export_dir(settings)
+        label, precision = out_dir.parent.name, out_dir.name
+        if export:
+            export_onnx(resolve_model(settings.embedding_model), out_dir, settings.embedding_quantized)
+        elif not (out_dir / _META).exists():
+            return None
         return cls(out_dir, f"{label}/{precision}", settings.embedding_max_tokens)
 
     @property

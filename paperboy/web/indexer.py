@@ -73,7 +73,9 @@ def index_once(settings: Settings, store: Store, semantic: bool = True, report: 
     from paperboy.indices.vector import VectorIndex
     from paperboy.services.search import SearchService
 
+    report(force=True, phase="preparing the embedding model (first start: about a minute)")
     embedder = Embedder.open(settings)
+    assert embedder is not None
     done, total = store.vector_counts(embedder.model_name)
     started, first = time.time(), done
     report(force=True, phase="embedding", model=embedder.model_name, vectors=done, papers=total)
@@ -106,9 +108,23 @@ def run_forever(settings: Settings, semantic: bool = True, interval: float = 10.
             stop.wait(interval)
 
 
+def _exit_with_parent(parent: int) -> None:
+    """End this process when ``paperboy serve`` ends, however it ends (uvicorn re-raises SIGTERM,
+    so the server gets no chance to stop us).  Safe at any moment: everything written is rebuildable."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
+
+
 def main(home: str, semantic: bool = True) -> None:
     """Entry point of the indexer process started by ``paperboy serve``."""
     from paperboy.config import load_settings
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s indexer %(levelname)s %(message)s")
+    try:  # the web processes come first: embedding takes whatever CPU they leave
+        os.nice(10)
+    except OSError:
+        pass
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     run_forever(load_settings(home), semantic)

@@ -100,11 +100,13 @@ class LiveSearch:
         from paperboy.indices.embedding import Embedder
         from paperboy.indices.vector import VectorIndex
 
-        try:
-            embedder = self.embedder or Embedder.open(self.settings)
+        try:  # never export here (that loads torch): the indexer does it once, we wait for it
+            embedder = self.embedder or Embedder.open(self.settings, export=False)
         except Exception:  # a broken model setting must not take keyword search down with it
             log.exception("semantic search disabled: the embedding model could not be loaded")
             self.semantic = False
+            return
+        if embedder is None:
             return
         path = SearchService.vector_path(self.settings, embedder.model_name)
         vectors = VectorIndex.open(path, embedder.model_name, embedder.dim)
