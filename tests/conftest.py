@@ -17,7 +17,14 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings for a throw-away home: no rate-limit waits, short back-off."""
-    return load_settings(tmp_path / "home", arxiv_min_interval=0.0, http_backoff=0.01, http_timeout=2.0, batch_size=50)
+    return load_settings(
+        tmp_path / "home",
+        arxiv_min_interval=0.0,
+        http_backoff=0.01,
+        http_timeout=2.0,
+        batch_size=50,
+        page_cache_seconds=0,  # pages reflect every change at once; the cache has tests of its own
+    )
 
 
 @pytest.fixture

@@ -28,6 +28,7 @@ from paperboy.services.community import Community
 from paperboy.services.feed import Feed
 from paperboy.store import Store
 from paperboy.web.live_search import LiveSearch
+from paperboy.web.render import PageCache
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -101,6 +102,7 @@ def create_app(
         redoc_url=None,
     )
     app.state.services = services
+    app.state.page_cache = PageCache()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     from paperboy.web import account_pages, api, feeds, pages

@@ -13,6 +13,7 @@ from paperboy.services.community import NotAllowed, NotFound, Refused
 from paperboy.services.feed import WINDOWS, BadPeriod, parse_period
 from paperboy.web.indexer import read_status
 from paperboy.web.render import (
+    cached_page,
     check_csrf,
     current_user,
     paper_url,
@@ -53,8 +54,12 @@ def _feed_page(request: Request, kind: str | None, slug: str | None, sort: str, 
         period = parse_period(kind, slug) if kind and slug else None
     except BadPeriod as exc:
         raise HTTPException(404, str(exc)) from exc
-    feed = svc.feed.page(period, sort, page)
-    return render(request, "feed.html", feed=feed, voted=voted_ids(request, feed.papers))
+
+    def build(csrf: str) -> HTMLResponse:
+        feed = svc.feed.page(period, sort, page)
+        return render(request, "feed.html", _csrf=csrf, feed=feed, voted=voted_ids(request, feed.papers))
+
+    return cached_page(request, build)
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -91,12 +96,17 @@ def trending(request: Request, window: str = "week", p: Page = 1) -> HTMLRespons
     svc = services(request)
     window = window if window in WINDOWS else "week"
     size = svc.settings.page_size
-    papers = svc.feed.trending(window, size + 1, (p - 1) * size)
-    more = len(papers) > size and not papers[size].get("unvoted")
-    papers = papers[:size]
-    return render(
-        request, "trending.html", papers=papers, window=window, page=p, more=more, voted=voted_ids(request, papers)
-    )
+
+    def build(csrf: str) -> HTMLResponse:
+        papers = svc.feed.trending(window, size + 1, (p - 1) * size)
+        more = len(papers) > size and not papers[size].get("unvoted")
+        papers = papers[:size]
+        voted = voted_ids(request, papers)
+        return render(
+            request, "trending.html", _csrf=csrf, papers=papers, window=window, page=p, more=more, voted=voted
+        )
+
+    return cached_page(request, build)
 
 
 # -- search -----------------------------------------------------------------------------------
@@ -175,9 +185,7 @@ def submit(
     try:
         submitted = services(request).community.submit(user, paper)
     except Refused as exc:
-        return render(
-            request, "submit.html", code=exc.status if exc.status < 500 else 400, error=str(exc), value=paper
-        )
+        return render(request, "submit.html", code=exc.status if exc.status < 500 else 400, error=str(exc), value=paper)
     return redirect(paper_url(submitted["id"]))
 
 
@@ -226,9 +234,7 @@ def edit_comment(
         comment = services(request).community.edit_comment(user, comment_id, text)
     except Refused as exc:
         current = services(request).store.activity.comment(comment_id)
-        return render(
-            request, "comment_edit.html", code=400, comment={**(current or {}), "body": text}, error=str(exc)
-        )
+        return render(request, "comment_edit.html", code=400, comment={**(current or {}), "body": text}, error=str(exc))
     except (NotFound, NotAllowed) as exc:
         raise _community_errors(exc) from exc
     return redirect(paper_url(comment["paper_id"]) + f"#c-{comment_id}")
@@ -299,6 +305,11 @@ def paper_page(request: Request, paper_id: str) -> HTMLResponse:
         paper = svc.community.visible_paper(paper_id, user)
     except NotFound as exc:
         raise HTTPException(404, f"No paper {paper_id!r} here. Submit it from arXiv on the Submit page.") from exc
+    return cached_page(request, lambda csrf: _paper_page(request, paper, user, csrf))
+
+
+def _paper_page(request: Request, paper: dict[str, Any], user: dict[str, Any] | None, csrf: str) -> HTMLResponse:
+    svc = services(request)
     admin = bool(user and user["is_admin"])
     comments = svc.store.activity.comments(paper["id"], include_hidden=admin)
     similar = svc.search.similar(paper["id"], limit=6)
@@ -310,6 +321,7 @@ def paper_page(request: Request, paper_id: str) -> HTMLResponse:
     return render(
         request,
         "paper.html",
+        _csrf=csrf,
         paper=paper,
         voted=bool(voted_ids(request, [paper])),
         comments=comments,

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hmac
 import secrets
+import threading
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -144,7 +147,7 @@ def render(request: Request, name: str, code: int = 200, **context: Any) -> HTML
     """A page from a template, with the user, the CSRF token and the settings in its context."""
     context |= {
         "user": current_user(request),
-        "csrf_token": csrf_token(request),
+        "csrf_token": context.pop("_csrf", None) or csrf_token(request),
         "settings": services(request).settings,
         "path": request.url.path,
     }
@@ -170,3 +173,47 @@ def safe_next(target: str | None, default: str = "/") -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return default
+
+
+# -- the anonymous page cache ---------------------------------------------------------------
+#: Stands for the visitor's CSRF token in cached pages (a NUL never occurs in rendered HTML).
+_CSRF_MARK = "\x00csrf\x00"
+PAGE_CACHE_ENTRIES = 4096
+
+
+class PageCache:
+    """Rendered anonymous pages of one app, by URL, with the time they were made."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, tuple[float, str]] = {}
+        self.lock = threading.Lock()
+
+
+def cached_page(request: Request, build: Callable[[str], HTMLResponse]) -> HTMLResponse:
+    """A page for visitors who are not signed in, served from a cache for a few seconds.
+
+    ``build(csrf)`` renders the page with the given CSRF token.  Signed-in users, whose pages
+    show their own votes, always get a fresh page.  Cached pages hold a mark where the CSRF token
+    goes, replaced by each visitor's own token, so no visitor ever gets another's token.  Votes
+    and comments show up for anonymous visitors after at most ``page_cache_seconds``.
+    """
+    ttl = services(request).settings.page_cache_seconds
+    if ttl <= 0 or (request.cookies.get(SESSION_COOKIE) and current_user(request) is not None):
+        return build(csrf_token(request))
+    cache: PageCache = request.app.state.page_cache
+    key = request.url.path + "?" + request.url.query
+    now = time.monotonic()
+    hit = cache.pages.get(key)
+    if hit is None or now - hit[0] > ttl:
+        response = build(_CSRF_MARK)
+        if response.status_code != 200:
+            return build(csrf_token(request))
+        hit = (now, bytes(response.body).decode())
+        with cache.lock:
+            if len(cache.pages) >= PAGE_CACHE_ENTRIES:
+                cache.pages.clear()
+            cache.pages[key] = hit
+    response = HTMLResponse(hit[1].replace(_CSRF_MARK, csrf_token(request)))
+    response.headers["Cache-Control"] = "private, no-cache"
+    set_csrf_cookie(request, response)
+    return response
