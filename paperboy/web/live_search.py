@@ -134,6 +134,10 @@ class LiveSearch:
             page = self.service.search(text, mode, limit, offset, **filters)
         if self.hidden:
             page.results = [r for r in page.results if r.id not in self.hidden]
+        if not self.semantic:  # not "not ready yet": it was turned off
+            page.warnings = [w for w in page.warnings if not w.startswith("semantic search is not ready")]
+            if mode != "keyword" and text and text.strip():
+                page.warnings.append("semantic search is turned off on this installation: keyword results only")
         return self._remember(key, page)
 
     def similar(self, paper_id: str, limit: int = 10, since: str | None = None) -> list[Result]:
