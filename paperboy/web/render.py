@@ -34,6 +34,7 @@ env.filters["readable"] = text.readable
 env.filters["preview"] = text.preview
 env.filters["markdown"] = text.render_markdown
 env.filters["paragraphs"] = text.paragraphs
+env.filters["author_links"] = text.author_links
 env.filters["urlquote"] = lambda value: quote(str(value), safe="")
 env.globals["urlencode"] = urlencode
 
