@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from paperboy.services.community import NotAllowed, NotFound, Refused
 from paperboy.services.feed import BadPeriod, Period, parse_period
-from paperboy.web.render import CSRF_COOKIE, CSRF_HEADER, current_user, services
+from paperboy.web.render import CSRF_COOKIE, CSRF_HEADER, community_error, current_user, services
 
 router = APIRouter(prefix="/api", tags=["api"])
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page.")]
@@ -155,14 +155,6 @@ def api_user(request: Request) -> dict[str, Any]:
     return user
 
 
-def _fail(exc: Exception) -> HTTPException:
-    if isinstance(exc, NotFound):
-        return HTTPException(404, str(exc))
-    if isinstance(exc, NotAllowed):
-        return HTTPException(403, str(exc))
-    if isinstance(exc, Refused):
-        return HTTPException(exc.status, str(exc))
-    raise exc
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -269,7 +261,7 @@ def submit(request: Request, body: SubmitRequest) -> dict[str, Any]:
     try:
         paper = services(request).community.submit(user, body.id)
     except Refused as exc:
-        raise _fail(exc) from exc
+        raise community_error(exc) from exc
     return item_json(paper)
 
 
@@ -281,7 +273,7 @@ def vote(request: Request, paper_id: str, body: Annotated[VoteRequest | None, Bo
     try:
         result = services(request).community.vote(user, paper_id, up)
     except NotFound as exc:
-        raise _fail(exc) from exc
+        raise community_error(exc) from exc
     return VoteResult(id=paper_id, upvotes=result["upvotes"], voted=up)
 
 
@@ -292,7 +284,7 @@ def add_comment(request: Request, paper_id: str, body: CommentRequest) -> Commen
     try:
         return _comment(services(request).community.add_comment(user, paper_id, body.text))
     except (NotFound, Refused) as exc:
-        raise _fail(exc) from exc
+        raise community_error(exc) from exc
 
 
 @router.post("/comments/{comment_id}", response_model=Comment)
@@ -302,7 +294,7 @@ def edit_comment(request: Request, comment_id: int, body: CommentRequest) -> Com
     try:
         return _comment(services(request).community.edit_comment(user, comment_id, body.text))
     except (NotFound, NotAllowed, Refused) as exc:
-        raise _fail(exc) from exc
+        raise community_error(exc) from exc
 
 
 @router.post("/comments/{comment_id}/delete", status_code=204)
@@ -312,7 +304,7 @@ def delete_comment(request: Request, comment_id: int) -> None:
     try:
         services(request).community.delete_comment(user, comment_id)
     except (NotFound, NotAllowed) as exc:
-        raise _fail(exc) from exc
+        raise community_error(exc) from exc
 
 
 @router.get("/papers/{paper_id:path}", response_model=PaperItem)

@@ -15,6 +15,7 @@ from paperboy.web.indexer import read_status
 from paperboy.web.render import (
     cached_page,
     check_csrf,
+    community_error,
     current_user,
     paper_url,
     redirect,
@@ -37,14 +38,6 @@ def voted_ids(request: Request, papers: list[dict[str, Any]]) -> set[str]:
     return services(request).store.activity.voted(user["id"], [p["id"] for p in papers])
 
 
-def _community_errors(exc: Exception) -> HTTPException:
-    if isinstance(exc, NotFound):
-        return HTTPException(404, str(exc))
-    if isinstance(exc, NotAllowed):
-        return HTTPException(403, str(exc))
-    if isinstance(exc, Refused):
-        return HTTPException(exc.status, str(exc))
-    raise exc
 
 
 # -- feeds ----------------------------------------------------------------------------------
@@ -236,7 +229,7 @@ def edit_comment(
         current = services(request).store.activity.comment(comment_id)
         return render(request, "comment_edit.html", code=400, comment={**(current or {}), "body": text}, error=str(exc))
     except (NotFound, NotAllowed) as exc:
-        raise _community_errors(exc) from exc
+        raise community_error(exc) from exc
     return redirect(paper_url(comment["paper_id"]) + f"#c-{comment_id}")
 
 
@@ -245,7 +238,7 @@ def delete_comment(request: Request, comment_id: int, user: dict = Depends(requi
     try:
         paper_id = services(request).community.delete_comment(user, comment_id)
     except (NotFound, NotAllowed) as exc:
-        raise _community_errors(exc) from exc
+        raise community_error(exc) from exc
     return redirect(paper_url(paper_id) + "#comments")
 
 
@@ -256,7 +249,7 @@ def hide_comment(
     try:
         paper_id = services(request).community.hide_comment(user, comment_id, hidden != "0")
     except (NotFound, NotAllowed) as exc:
-        raise _community_errors(exc) from exc
+        raise community_error(exc) from exc
     return redirect(paper_url(paper_id) + f"#c-{comment_id}")
 
 
@@ -268,7 +261,7 @@ def vote(
     try:
         services(request).community.vote(user, paper_id, up != "0")
     except NotFound as exc:
-        raise _community_errors(exc) from exc
+        raise community_error(exc) from exc
     back = request.headers.get("referer", "")
     path = back.split("://", 1)[-1].partition("/")[2] if "://" in back else ""
     return redirect(safe_next("/" + path if path else None, paper_url(paper_id)))
@@ -281,7 +274,7 @@ def add_comment(
     try:
         comment = services(request).community.add_comment(user, paper_id, text)
     except (NotFound, Refused) as exc:
-        raise _community_errors(exc) from exc
+        raise community_error(exc) from exc
     return redirect(paper_url(paper_id) + f"#c-{comment['id']}")
 
 
@@ -292,7 +285,7 @@ def hide_paper(
     try:
         services(request).community.hide_paper(user, paper_id, hidden != "0")
     except (NotFound, NotAllowed) as exc:
-        raise _community_errors(exc) from exc
+        raise community_error(exc) from exc
     return redirect(paper_url(paper_id))
 
 
