@@ -78,6 +78,24 @@ class Settings:
     smtp_password: str = ""
     mail_from: str = "paperboy <paperboy@localhost>"
 
+    # Email digests (issue 6).
+    #: Local time of day (``HH:MM``) at which ``paperboy serve`` sends the digests.
+    digest_time: str = "07:00"
+    #: IANA time zone of ``digest_time`` and of "today" for digest periods.
+    digest_timezone: str = "UTC"
+    #: Day weekly digests go out (``monday`` … ``sunday``); a later day of the week catches up.
+    digest_weekday: str = "monday"
+    #: Send digests on the schedule from ``paperboy serve`` (off: use cron and ``paperboy digest send``).
+    digest_schedule: bool = True
+    #: Messages per minute at most, per sending process (0: no limit).
+    digest_rate_per_minute: int = 600
+    #: Retries of a temporary failure (SMTP 4xx, no connection) before it is left for the next run.
+    digest_retries: int = 5
+    #: First retry delay in seconds; doubles on each retry.
+    digest_backoff: float = 2.0
+    #: Papers per section in a new subscription's digest.
+    digest_items: int = 5
+
     @property
     def db_url(self) -> str:
         """The effective store URL."""
