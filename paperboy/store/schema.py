@@ -240,3 +240,123 @@ comments = Table(
     Index("ix_comments_paper", "paper_id", "id"),
     Index("ix_comments_user", "user_id", "id"),
 )
+
+# -- email digests (issue 6) ----------------------------------------------------------------------
+# Subscribers need no account: an address confirmed by a mailed link is enough.  Links in mail are
+# signed with the installation's secret and the subscription's ``link_key`` (services/subscriptions.py).
+
+subscribers = Table(
+    "subscribers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    #: Lower case; one subscription per address.
+    Column("email", String(255), nullable=False, unique=True),
+    #: Double opt-in: nothing but the confirmation mail goes out before this is true.
+    Column("confirmed", Boolean, nullable=False, default=False),
+    #: A permanent delivery failure (SMTP 5xx) stops all mail to the address.
+    Column("bounced", Boolean, nullable=False, default=False),
+    Column("bounce_reason", Text),
+    #: ``daily`` (only on days with new papers) or ``weekly``.
+    Column("frequency", String(8), nullable=False, default="daily"),
+    #: Chosen sections in order: trending, categories, searches, similar.
+    Column("sections", JSON, nullable=False),
+    #: Papers per section.
+    Column("items", Integer, nullable=False, default=5),
+    Column("categories", JSON, nullable=False),
+    #: Saved searches (the search syntax), sent as keyword alerts.
+    Column("searches", JSON, nullable=False),
+    #: Random value mixed into this subscription's signed links: a new subscription gets new links.
+    Column("link_key", String(32), nullable=False),
+    Column("created_at", String(20), nullable=False),
+    #: When the last confirmation mail went out (resending is rate-limited).
+    Column("confirm_sent_at", String(20)),
+    Column("confirmed_at", String(20)),
+    Column("bounced_at", String(20)),
+    #: The last digest sent: its period, when, the newest announcement day it covered and the
+    #: store's change counter then (papers that arrive late for a covered day are caught by seq).
+    Column("last_period", String(16)),
+    Column("last_sent_at", String(20)),
+    Column("covered_until", String(10)),
+    Column("covered_seq", Integer),
+)
+
+digest_sends = Table(
+    "digest_sends",
+    metadata,
+    #: One row per (subscriber, period): the claim that makes each digest go out once.
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    #: ``2026-07-10`` (daily) or ``2026-W28`` (weekly).
+    Column("period", String(16), primary_key=True),
+    #: claimed (a sender holds it), sent, failed (temporary: retried) or bounced (never retried).
+    Column("state", String(8), nullable=False),
+    #: The sender holding the claim: ``host:pid:random``.
+    Column("owner", String(120), nullable=False),
+    #: A claim whose owner is gone, or whose lease ran out, may be taken over.
+    Column("lease_until", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    #: The same Message-ID on every attempt, so a resent duplicate is recognisable as one.
+    Column("message_id", String(255), nullable=False),
+    #: The digest as built when first claimed (sections of paper ids, window): resent unchanged.
+    Column("content", JSON, nullable=False),
+    Column("claimed_at", String(20), nullable=False),
+    Column("sent_at", String(20)),
+    Column("error", Text),
+    Index("ix_digest_sends_state", "state", "period"),
+)
+
+digest_papers = Table(
+    "digest_papers",
+    metadata,
+    #: Every paper ever sent to a subscriber: no paper goes to the same address twice.  No foreign
+    #: key to ``papers``: a re-keyed paper must not be blocked by old digests.
+    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", String(64), primary_key=True),
+    Column("period", String(16), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# -- libraries and recommendations (issue 5) ------------------------------------------------------
+# A signed-in user's library: named collections of saved papers, and papers marked "not interested".
+# Saves and votes are the recommender's positives, "not interested" its negatives (services/recommend.py).
+
+collections = Table(
+    "collections",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", String(100), nullable=False),
+    #: Lower case: one collection per name and user, whatever the case.
+    Column("name_key", String(100), nullable=False),
+    Column("created_at", String(20), nullable=False),
+    Index("ux_collections_user_name", "user_id", "name_key", unique=True),
+)
+
+collection_items = Table(
+    "collection_items",
+    metadata,
+    Column("collection_id", Integer, ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    #: When it was saved: recent saves weigh more in the user's taste.
+    Column("added_at", String(20), nullable=False),
+    Index("ix_collection_items_paper", "paper_id"),
+)
+
+paper_feedback = Table(
+    "paper_feedback",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    #: ``not_interested`` (the only kind so far): never recommended again, and a negative example.
+    Column("kind", String(16), nullable=False),
+    Column("created_at", String(20), nullable=False),
+)
+
+feed_tokens = Table(
+    "feed_tokens",
+    metadata,
+    #: SHA-256 of the token in a user's private "for you" feed link (read-only; a new link replaces it).
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("created_at", String(20), nullable=False),
+    Column("last_used_at", String(20)),
+)

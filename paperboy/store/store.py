@@ -22,6 +22,7 @@ from paperboy.store.dialect import in_values, upsert
 from paperboy.store.ingest import Ingestor, RunSummary
 from paperboy.store.people import People
 from paperboy.store.rows import as_dict
+from paperboy.store.subscriptions import Subscriptions
 
 #: Columns that describe a paper to its readers (bookkeeping left out).
 PAPER_FIELDS = (
@@ -80,6 +81,8 @@ class Store:
         self.people = People(engine)
         #: Votes, comments, submissions, hiding, and the feed listings built on them.
         self.activity = Activity(engine)
+        #: Email digests: subscribers, the send log, papers already sent.
+        self.subscriptions = Subscriptions(engine)
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
