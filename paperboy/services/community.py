@@ -94,7 +94,10 @@ class Community:
         paper = self.store.get_paper(paper_id)
         if paper is None:
             paper = self._fetch(paper_id)
-        listed = self.visible_paper(paper_id, user)
+        try:
+            listed = self.visible_paper(paper_id, user)
+        except NotFound as exc:  # hidden by an admin: as if it were not here (callers only expect Refused)
+            raise Refused(f"{paper_id} cannot be submitted here.", 404) from exc
         if listed.get("submitted_by"):
             raise Refused(f"This paper was already submitted by {listed['submitted_by']}.", 409)
         day = paper_day(paper)

@@ -88,7 +88,7 @@ def parse_period(kind: str, text: str) -> Period:
             return week_period(date.fromisocalendar(int(m[1]), int(m[2]), 1))
         if kind == "month" and (m := _MONTH.match(text)):
             return month_period(date(int(m[1]), int(m[2]), 1))
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:  # OverflowError: a week ending after 9999-12-31
         raise BadPeriod(f"no such {kind}: {text!r}") from exc
     examples = {"day": "2026-07-01", "week": "2026-W27", "month": "2026-07"}
     raise BadPeriod(f"not a {kind}: {text!r} (expected the form {examples.get(kind, '?')})")

@@ -28,6 +28,8 @@ from paperboy.web.render import (
 router = APIRouter(include_in_schema=False)
 Page = Annotated[int, Query(ge=1, le=10_000)]
 _ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+#: Search form fields whose ``parse_query`` argument has another name.
+_FILTER_ARGS = {"cat": "categories"}
 
 
 def voted_ids(request: Request, papers: list[dict[str, Any]]) -> set[str]:
@@ -123,7 +125,8 @@ def search(
     warnings: list[str] = []
     more = False
     if searched:
-        found = svc.search.search(q, mode, size + 1, (p - 1) * size, **{k: v for k, v in filters.items() if v})
+        given = {_FILTER_ARGS.get(k, k): v for k, v in filters.items() if v}  # the form's cat= is categories
+        found = svc.search.search(q, mode, size + 1, (p - 1) * size, **given)
         warnings = found.warnings
         more = len(found.results) > size
         results = found.results[:size]

@@ -144,8 +144,11 @@ def set_csrf_cookie(request: Request, response: Response) -> None:
 
 
 # -- responses --------------------------------------------------------------------------
-def render(request: Request, name: str, code: int = 200, **context: Any) -> HTMLResponse:
-    """A page from a template, with the user, the CSRF token and the settings in its context."""
+def render(request: Request, name: str, /, code: int = 200, **context: Any) -> HTMLResponse:
+    """A page from a template, with the user, the CSRF token and the settings in its context.
+
+    ``request`` and ``name`` are positional-only, so templates may have variables of those names.
+    """
     context |= {
         "user": current_user(request),
         "csrf_token": context.pop("_csrf", None) or csrf_token(request),
