@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from paperboy.cli.digest import digest_app, subscribers_app
 from paperboy.cli.export import export_command
 from paperboy.cli.ingest import ingest_app
 from paperboy.cli.search import eval_command, index_command, search_command, similar_command
@@ -36,6 +37,8 @@ app.command("similar")(similar_command)
 app.command("eval")(eval_command)
 app.command("serve")(serve_command)
 app.add_typer(users_app, name="users")
+app.add_typer(digest_app, name="digest")
+app.add_typer(subscribers_app, name="subscribers")
 
 err = Console(stderr=True)
 

@@ -42,6 +42,14 @@ def serve_command(
             target=indexer_main, args=(str(settings.home), semantic), name="paperboy-indexer", daemon=True
         )
         indexer.start()
+    scheduler = None
+    if settings.digest_schedule:  # one schedule process, however many workers: they never send
+        from paperboy.services.digest_schedule import main as schedule_main
+
+        scheduler = multiprocessing.get_context("spawn").Process(
+            target=schedule_main, args=(str(settings.home),), name="paperboy-digests", daemon=True
+        )
+        scheduler.start()
     console.print(f"paperboy on [bold]http://{host}:{port}[/bold] (home {settings.home}); indexing status at /status")
     try:
         uvicorn.run(
@@ -58,6 +66,9 @@ def serve_command(
         if indexer is not None and indexer.is_alive():
             os.kill(indexer.pid, signal.SIGTERM)
             indexer.join(timeout=10)
+        if scheduler is not None and scheduler.is_alive():
+            os.kill(scheduler.pid, signal.SIGTERM)
+            scheduler.join(timeout=10)
 
 
 @users_app.command("add")

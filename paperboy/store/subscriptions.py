@@ -167,18 +167,16 @@ class Subscriptions:
                     send.owner == old_owner,
                     send.state == old_state,
                 )
-                .values(state="claimed", owner=owner, lease_until=lease_until, claimed_at=now, error=None)
+                .values(
+                    state="claimed",
+                    owner=owner,
+                    lease_until=lease_until,
+                    claimed_at=now,
+                    error=None,
+                    attempts=send.attempts + 1,
+                )
             )
             return done.rowcount == 1
-
-    def attempted(self, subscriber_id: int, period: str) -> None:
-        """Count one hand-over attempt (before talking to the server)."""
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(t.digest_sends)
-                .where(send.subscriber_id == subscriber_id, send.period == period)
-                .values(attempts=send.attempts + 1)
-            )
 
     def mark_sent(
         self, subscriber_id: int, period: str, paper_ids: Iterable[str], window: dict[str, Any], now: str

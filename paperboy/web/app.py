@@ -105,11 +105,12 @@ def create_app(
     app.state.page_cache = PageCache()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
-    from paperboy.web import account_pages, api, feeds, pages
+    from paperboy.web import account_pages, api, feeds, pages, subscription_pages
 
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.include_router(account_pages.router)
+    app.include_router(subscription_pages.router)
     app.include_router(pages.router)
     _install_error_handlers(app)
     return app

@@ -1,0 +1,399 @@
+"""Delivering digests: one run sends every due digest once, and a crash never loses or repeats one.
+
+**The guarantee.**  For each (subscriber, period) the send log (store/subscriptions.py) holds one
+row.  A run *claims* the row (a single insert, or a compare-and-swap on a row left ``failed`` or
+held by a sender that is gone) before it talks to the SMTP server, stores the digest's papers and
+Message-ID in it, and marks it *sent*, together with the papers it carried and the subscriber's new
+window, in one transaction right after the server's final ``250``.  Therefore:
+
+* two senders (cron and ``paperboy serve``, two web workers, two machines) never send the same
+  digest: only the claim's holder sends;
+* a digest marked sent is never sent again, and no paper goes twice to one subscriber;
+* after a crash, the next run sends exactly the digests never marked sent (a claim whose process
+  is gone is taken over at once on the same host, or when its ``LEASE`` runs out elsewhere), with
+  the papers and Message-ID it was first built with;
+* the one window left is between the server's ``250`` and our commit (a few milliseconds): a crash
+  exactly there sends that one digest again on restart, with the same Message-ID, so clients that
+  de-duplicate by Message-ID show it once.  Nothing is ever lost; SMTP offers no way to close this
+  window (the server cannot take part in our transaction), so a rare duplicate is the chosen side.
+
+**Failures.**  Temporary ones (SMTP 4xx, no connection) are retried with exponential back-off
+(``digest_backoff`` seconds, doubling, ``digest_retries`` times); if they last, the claim is
+released as ``failed`` and the next run retries it.  Permanent ones (5xx) mark the address bounced:
+no more mail goes to it until its owner subscribes and confirms again.  At most
+``digest_rate_per_minute`` messages leave per sending process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import smtplib
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from email.message import EmailMessage
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from paperboy.config import Settings
+from paperboy.services.accounts import stamp
+from paperboy.services.digest import Digest, DigestBuilder
+from paperboy.services.digest_mail import message_id, render
+from paperboy.services.mail import Mailer, MailError
+from paperboy.services.subscriptions import Subscribing
+from paperboy.store import Store
+
+log = logging.getLogger(__name__)
+#: How long a claim protects a digest whose sender may still be alive on another host: longer than
+#: the longest hand-over (all retries with their back-off and time-outs).
+LEASE = timedelta(minutes=30)
+#: Longest wait between two retries.
+MAX_BACKOFF = 300.0
+HOST = socket.gethostname()
+
+
+class Bounced(Exception):
+    """The server refused the address for good (SMTP 5xx)."""
+
+
+class Deferred(Exception):
+    """Temporary failures outlasted the retries; the next run tries again."""
+
+
+# -- sending one message ----------------------------------------------------------------------------
+def _mail_error(exc: Exception) -> MailError:
+    """An SMTP failure as ``MailError``, permanent for 5xx (as ``Mailer.send`` decides)."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        return MailError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=500 <= exc.smtp_code < 600)
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return MailError(f"recipients refused: {exc.recipients!r}", permanent=all(c >= 500 for c in codes))
+    return MailError(f"SMTP server unreachable: {exc}")
+
+
+class ConnectionMailer(Mailer):
+    """``Mailer`` keeping one SMTP connection open across messages: a run sends thousands.
+
+    Any error closes the connection (the next message opens a new one); a connection the server
+    closed while idle is reopened once without counting as a failure.  Not thread-safe: one per thread.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self._smtp: smtplib.SMTP | None = None
+
+    def send(self, msg: EmailMessage) -> None:
+        if not self.settings.smtp_host:
+            super().send(msg)
+            return
+        for fresh in (False, True):
+            try:
+                reused = self._smtp is not None and not fresh
+                if self._smtp is None:
+                    self._smtp = self._connect()
+                self._smtp.send_message(msg)
+                return
+            except smtplib.SMTPServerDisconnected as exc:
+                self.close()
+                if not reused:
+                    raise _mail_error(exc) from exc
+            except (OSError, smtplib.SMTPException) as exc:
+                self.close()
+                raise _mail_error(exc) from exc
+
+    def close(self) -> None:
+        """Say goodbye to the server (quietly: it may be gone)."""
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+
+
+class RateLimit:
+    """At most ``per_minute`` calls of ``wait`` return per minute, evenly spaced (0: no limit)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic, sleep: Any = time.sleep) -> None:
+        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+        self.clock = clock
+        self.sleep = sleep
+        self._next = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self._lock:
+            now = self.clock()
+            at = max(now, self._next)
+            self._next = at + self.interval
+        if at > now:
+            self.sleep(at - now)
+
+
+class Sender:
+    """Hands one message to the mail server: rate-limited, retried with back-off, failures classified."""
+
+    def __init__(self, settings: Settings, mailer: Mailer | None = None, sleep: Any = time.sleep) -> None:
+        self.settings = settings
+        self.mailer = mailer or ConnectionMailer(settings)
+        self.sleep = sleep
+        self.rate = RateLimit(settings.digest_rate_per_minute, sleep=sleep)
+
+    def send(self, msg: EmailMessage) -> None:
+        """Deliver or raise ``Bounced`` (permanent) or ``Deferred`` (temporary, retries spent)."""
+        retries = max(0, self.settings.digest_retries)
+        for attempt in range(retries + 1):
+            self.rate.wait()
+            try:
+                self.mailer.send(msg)
+                return
+            except MailError as exc:
+                if exc.permanent:
+                    raise Bounced(str(exc)) from exc
+                error = exc
+                log.info("temporary failure for %s (attempt %d): %s", msg["To"], attempt + 1, exc)
+                if attempt < retries:
+                    self.sleep(min(self.settings.digest_backoff * 2**attempt, MAX_BACKOFF))
+        raise Deferred(str(error))
+
+    def close(self) -> None:
+        if isinstance(self.mailer, ConnectionMailer):
+            self.mailer.close()
+
+
+# -- a run ------------------------------------------------------------------------------------------
+@dataclass
+class RunReport:
+    """What one run did, per subscriber outcome."""
+
+    day: date
+    dry_run: bool = False
+    sent: list[str] = field(default_factory=list)
+    #: Dry runs: what would have been sent.
+    would_send: list[str] = field(default_factory=list)
+    #: Nothing new for them this time (nothing is sent on an empty day).
+    empty: list[str] = field(default_factory=list)
+    #: Already sent (or bounced) for this period.
+    done: list[str] = field(default_factory=list)
+    #: Weekly subscribers before the weekly day.
+    not_due: list[str] = field(default_factory=list)
+    #: Claimed by another sender that is still at work.
+    busy: list[str] = field(default_factory=list)
+    bounced: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+
+    def summary(self) -> dict[str, int]:
+        names = ("sent", "would_send", "empty", "done", "not_due", "busy", "bounced", "deferred")
+        return {name: len(getattr(self, name)) for name in names}
+
+
+def today_in(settings: Settings, now: datetime | None = None) -> date:
+    """Today's date in the digest time zone."""
+    return (now or datetime.now(UTC)).astimezone(ZoneInfo(settings.digest_timezone)).date()
+
+
+def _owner_gone(owner: str) -> bool:
+    """Whether the process named in a claim's owner (``host:pid:run``) has certainly ended."""
+    parts = owner.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != HOST or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid():
+        return False  # a run of this very process: still going (runs in a process never overlap a crash)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def open_keyword(settings: Settings, store: Store, write: bool = True) -> Any:
+    """The keyword index for saved searches (None when there is none).
+
+    ``write``: bring it level with the store first (the command line); a process beside the
+    indexer only reads what the indexer committed, so it never takes the index's writer lock.
+    """
+    from paperboy.indices.keyword import KeywordIndex
+
+    try:
+        index = KeywordIndex.for_settings(settings)
+    except Exception:  # no index and none can be made here: alerts wait for the indexer
+        log.exception("no keyword index: saved-search alerts are left out of this run")
+        return None
+    if write:
+        try:
+            index.catch_up(store)
+        except Exception:  # the indexer holds the writer: read what it has committed
+            log.info("keyword index busy: saved searches use what the indexer committed")
+    index.reload()
+    return index
+
+
+def send_digests(
+    store: Store,
+    settings: Settings,
+    today: date | None = None,
+    *,
+    only: str | None = None,
+    dry_run: bool = False,
+    sender: Sender | None = None,
+    keyword: Any = None,
+    write_index: bool = True,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    stop: threading.Event | None = None,
+) -> RunReport:
+    """Send every due digest once (``only``: one address); see the module's guarantee.
+
+    ``dry_run`` builds every digest and writes nothing.  ``stop`` ends the run between two messages.
+    ``keyword``: the keyword index (else opened here if any subscriber has saved searches;
+    ``write_index``: caught up with the store first).
+    """
+    today = today or today_in(settings, clock())
+    report = RunReport(today, dry_run)
+    subs = store.subscriptions
+    subscribers = subs.active(only)
+    if keyword is None and any(s["searches"] and "searches" in s["sections"] for s in subscribers):
+        keyword = open_keyword(settings, store, write=write_index)
+    builder = DigestBuilder(store, settings, keyword)
+    subscribing = Subscribing(store, settings, clock=clock)
+    own_sender = sender is None
+    sender = sender or Sender(settings)
+    owner = f"{HOST}:{os.getpid()}:{os.urandom(4).hex()}"
+    periods = {s["id"]: builder.period(s, today) for s in subscribers}
+    logged = subs.send_rows([s["id"] for s in subscribers], {k: v for k, v in periods.items() if v})
+    try:
+        for subscriber in subscribers:
+            if stop is not None and stop.is_set():
+                break
+            email, period = subscriber["email"], periods[subscriber["id"]]
+            if period is None:
+                report.not_due.append(email)
+                continue
+            digest = _claimed(
+                builder,
+                subscribing,
+                subscriber,
+                period,
+                today,
+                logged.get(subscriber["id"]),
+                owner,
+                report,
+                clock(),
+                dry_run,
+            )
+            if digest is None:
+                continue
+            _deliver(store, settings, subscribing, sender, digest, owner, report, clock)
+    finally:
+        if own_sender:
+            sender.close()
+    log.info("digest run for %s: %s", today, report.summary())
+    return report
+
+
+def _claimed(
+    builder: DigestBuilder,
+    subscribing: Subscribing,
+    subscriber: dict[str, Any],
+    period: str,
+    today: date,
+    row: dict[str, Any] | None,
+    owner: str,
+    report: RunReport,
+    now: datetime,
+    dry_run: bool,
+) -> Digest | None:
+    """The digest this run now holds the claim for, or None (with the reason noted in ``report``)."""
+    subs = builder.subs
+    email = subscriber["email"]
+    lease = stamp(now + LEASE)
+    if row is not None:
+        if row["state"] in ("sent", "bounced"):
+            report.done.append(email)
+            return None
+        if row["state"] == "claimed" and row["lease_until"] > stamp(now) and not _owner_gone(row["owner"]):
+            report.busy.append(email)
+            return None
+        if dry_run:
+            report.would_send.append(email)
+            return None
+        if not subs.take_over(subscriber["id"], period, row["owner"], row["state"], owner, lease, stamp(now)):
+            report.busy.append(email)
+            return None
+        digest = builder.rebuild(subscriber, period, today, row["content"])
+        digest.message_id = row["message_id"]
+        if digest.empty:  # its papers were hidden meanwhile: build afresh
+            digest = builder.build(subscriber, today, period)
+            digest.message_id = row["message_id"]
+            if digest.empty:
+                subs.release(subscriber["id"], period, owner, "nothing left to send")
+                report.empty.append(email)
+                return None
+        return digest
+    digest = builder.build(subscriber, today, period)
+    if digest.empty:
+        report.empty.append(email)
+        return None
+    if dry_run:
+        report.would_send.append(email)
+        return None
+    msg_id = message_id(builder.settings, subscriber, period)
+    claimed = subs.claim(
+        {
+            "subscriber_id": subscriber["id"],
+            "period": period,
+            "state": "claimed",
+            "owner": owner,
+            "lease_until": lease,
+            "attempts": 1,
+            "message_id": msg_id,
+            "content": digest.content(),
+            "claimed_at": stamp(now),
+        }
+    )
+    if not claimed:  # another sender claimed it between our look at the log and now
+        report.busy.append(email)
+        return None
+    digest.message_id = msg_id
+    return digest
+
+
+def _deliver(
+    store: Store,
+    settings: Settings,
+    subscribing: Subscribing,
+    sender: Sender,
+    digest: Digest,
+    owner: str,
+    report: RunReport,
+    clock: Callable[[], datetime],
+) -> None:
+    """Send a claimed digest and record the outcome."""
+    subs = store.subscriptions
+    subscriber, period = digest.subscriber, digest.period
+    msg = render(digest, settings, subscribing.links(subscriber), digest.message_id)
+    try:
+        sender.send(msg)
+    except Bounced as exc:
+        subs.mark_bounced(subscriber["id"], period, str(exc), stamp(clock()))
+        report.bounced.append(subscriber["email"])
+        log.warning("bounced: %s (%s)", subscriber["email"], exc)
+        return
+    except Deferred as exc:
+        subs.release(subscriber["id"], period, owner, str(exc))
+        report.deferred.append(subscriber["email"])
+        log.warning("deferred: %s (%s)", subscriber["email"], exc)
+        return
+    except BaseException:
+        subs.release(subscriber["id"], period, owner, "the run ended before this digest was handed over")
+        raise
+    subs.mark_sent(subscriber["id"], period, [p["id"] for p in digest.papers], digest.window, stamp(clock()))
+    report.sent.append(subscriber["email"])

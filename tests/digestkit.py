@@ -1,0 +1,201 @@
+"""Shared pieces of the digest tests: a real SMTP server with scripted failures, a small corpus.
+
+The SMTP server is aiosmtpd's ``Controller`` on 127.0.0.1 (a free port), with a handler that can
+answer 451 (try again later) a given number of times, 550 (no such mailbox) for chosen addresses,
+or call a hook when a message arrives (the crash tests kill the sender from there).  The corpus is
+36 papers over six announcement days in July 2026, four topics with their own categories and words,
+one paper whose title and abstract hold HTML, plus hand-made vectors per topic (no model needed).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+import numpy as np
+import pytest
+
+from paperboy.config import Settings
+from paperboy.services.digest import vector_model
+from paperboy.sources.base import finish
+from paperboy.sources.record import PaperRecord
+from paperboy.store import Store
+
+XSS = "<script>alert(1)</script>"
+DAYS = ["2026-07-01", "2026-07-02", "2026-07-03", "2026-07-06", "2026-07-07", "2026-07-08"]
+TOPICS = [
+    ("diffusion", "Diffusion models for protein design", ["q-bio.BM", "cs.LG"]),
+    ("language", "Transformer language models at scale", ["cs.CL"]),
+    ("robots", "Reinforcement learning for robot grasping", ["cs.RO", "cs.AI"]),
+    ("quantum", "Quantum error correction codes", ["quant-ph"]),
+]
+PER_DAY = 6
+
+
+@dataclass
+class Mailbox:
+    """An aiosmtpd handler: keeps accepted messages; scripted refusals; an arrival hook."""
+
+    #: address -> how many more times to answer 451 to it.
+    temporary: dict[str, int] = field(default_factory=dict)
+    #: addresses answered 550.
+    refuse: set[str] = field(default_factory=set)
+    #: called with the number of messages accepted so far, before accepting the next one;
+    #: returning a reply string (e.g. "451 ...") answers that instead.
+    on_data: Callable[[int], str | None] | None = None
+    messages: list[EmailMessage] = field(default_factory=list)
+    attempts: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+        with self.lock:
+            self.attempts.append(address)
+            if address in self.refuse:
+                return "550 5.1.1 no such mailbox"
+            if self.temporary.get(address, 0) > 0:
+                self.temporary[address] -= 1
+                return "451 4.7.1 try again later"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        if self.on_data is not None:
+            reply = self.on_data(len(self.messages))
+            if reply:
+                return reply
+        with self.lock:
+            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
+        return "250 Message accepted"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        """Messages accepted for one address."""
+        return [m for m in self.messages if m["To"] == address]
+
+    def count_by_recipient(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for m in self.messages:
+            out[str(m["To"])] = out.get(str(m["To"]), 0) + 1
+        return out
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def smtp_server(mailbox: Mailbox | None = None) -> Iterator[tuple[Mailbox, int]]:
+    """A real SMTP server on loopback: (its mailbox, its port)."""
+    from aiosmtpd.controller import Controller
+
+    mailbox = mailbox or Mailbox()
+    port = free_port()
+    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield mailbox, port
+    finally:
+        controller.stop()
+
+
+def mail_settings(settings: Settings, port: int, **extra: Any) -> Settings:
+    """Settings sending to the loopback server, with short back-off and no rate limit."""
+    values: dict[str, Any] = {
+        "smtp_host": "127.0.0.1",
+        "smtp_port": port,
+        "mail_from": "paperboy <digest@paperboy.test>",
+        "base_url": "https://papers.example.org",
+        "digest_backoff": 0.01,
+        "digest_retries": 3,
+        "digest_rate_per_minute": 0,
+        "http_timeout": 5.0,
+    }
+    values.update(extra)
+    return settings.with_overrides(**values)
+
+
+# -- the corpus -------------------------------------------------------------------------------------
+def paper_id(day_index: int, n: int) -> str:
+    return f"2607.{day_index:02d}{n:03d}"
+
+
+def topic_of(pid: str) -> int:
+    return int(pid[-3:]) % len(TOPICS)
+
+
+def records(days: list[str] | None = None) -> list[PaperRecord]:
+    """``PER_DAY`` papers for each day (every topic each day; the first day's first paper holds HTML)."""
+    out = []
+    for day in days or DAYS:
+        d = DAYS.index(day)
+        for n in range(PER_DAY):
+            pid = paper_id(d, n)
+            word, title, cats = TOPICS[topic_of(pid)]
+            kw: dict[str, Any] = {
+                "id": pid,
+                "title": f"{title}, part {d}.{n}",
+                "abstract": f"We study {title.lower()} ({word}). " + "Results are reported in detail. " * 20,
+                "authors": [f"Author {d}{n}", "Ada Lovelace", "Grace Hopper"],
+                "categories": cats,
+                "announced": day,
+                "published": f"{day}T10:00:00Z",
+                "source": "jsonl",
+                "place": "test:1",
+            }
+            if d == 0 and n == 0:
+                kw["title"] = f"Attack {XSS} vectors & <b>bold</b> claims"
+                kw["abstract"] = f"An abstract with {XSS} and <img src=x onerror=alert(2)> inside (diffusion)."
+            rec = finish(PaperRecord(**kw))
+            assert isinstance(rec, PaperRecord), rec
+            out.append(rec)
+    return out
+
+
+def load(store: Store, days: list[str] | None = None, vectors: bool = True) -> None:
+    """Import the corpus's papers of ``days`` (all by default) and their hand-made vectors."""
+    store.ingest("jsonl", "digest-fixture", records(days))
+    if vectors:
+        rng = np.random.default_rng(5)
+        axes = np.eye(len(TOPICS), 16, dtype=np.float32)
+        rows = []
+        for paper in store.iter_papers():
+            vec = axes[topic_of(paper["id"])] + rng.normal(0, 0.05, 16).astype(np.float32)
+            vec /= np.linalg.norm(vec)
+            rows.append((paper["id"], paper["seq"], vec.astype("<f4").tobytes()))
+        store.put_vectors(vector_model(store.settings), rows)  # type: ignore[arg-type]
+
+
+def day(text: str) -> date:
+    return date.fromisoformat(text)
+
+
+def text_part(msg: EmailMessage) -> str:
+    part = msg.get_body(preferencelist=("plain",))
+    assert part is not None
+    return part.get_content()
+
+
+def html_part(msg: EmailMessage) -> str:
+    part = msg.get_body(preferencelist=("html",))
+    assert part is not None
+    return part.get_content()
+
+
+@pytest.fixture
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id with small parameters for test accounts: the same code, a hundredth of the time."""
+    from argon2 import PasswordHasher
+
+    from paperboy.services import accounts
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    monkeypatch.setattr(accounts, "_hasher", cheap)
+    monkeypatch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not a real password"))
