@@ -720,6 +720,28 @@ def test_comment_permissions(web):
     assert post(admin, "/comments/abc/delete").status_code == 400
 
 
+@pytest.mark.parametrize("row", ["99999999999999999999999", "9223372036854775808", "0", "-1", "abc", "1.5"])
+def test_ids_out_of_range_are_400(web, row):
+    register(web.client, "alice")
+    assert web.client.get(f"/comments/{row}/edit").status_code == 400
+    for url in (
+        f"/comments/{row}/edit",
+        f"/comments/{row}/delete",
+        f"/comments/{row}/hide",
+        f"/account/tokens/{row}/delete",
+    ):
+        r = post(web.client, url, {"text": "x", "hidden": "1"})
+        assert r.status_code == 400 and "Bad request" in r.text, url
+
+
+def test_the_largest_id_is_just_not_found(web):
+    register(web.client, "alice")
+    top = 2**63 - 1
+    assert web.client.get(f"/comments/{top}/edit").status_code == 404
+    assert post(web.client, f"/comments/{top}/delete").status_code == 404
+    assert post(web.client, f"/account/tokens/{top}/delete").status_code == 404
+
+
 def test_comment_errors(web):
     register(web.client, "alice")
     assert post(web.client, f"/papers/{DAY1}/comments", {"text": " "}).status_code == 400

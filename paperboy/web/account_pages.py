@@ -12,6 +12,7 @@ from paperboy.services.mail import MailError
 from paperboy.web.pages import voted_ids
 from paperboy.web.render import (
     SESSION_COOKIE,
+    RowId,
     check_csrf,
     current_user,
     redirect,
@@ -124,7 +125,7 @@ def create_token(request: Request, name: Text = "", user: dict = Depends(require
 
 
 @router.post("/account/tokens/{token_id}/delete", dependencies=[Depends(check_csrf)])
-def delete_token(request: Request, token_id: int, user: dict = Depends(require_user)) -> Response:
+def delete_token(request: Request, token_id: RowId, user: dict = Depends(require_user)) -> Response:
     if not services(request).store.people.delete_token(user["id"], token_id):
         raise HTTPException(404, "no such token of yours")
     return redirect("/account")

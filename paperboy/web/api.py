@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from paperboy.services.community import NotAllowed, NotFound, Refused
 from paperboy.services.feed import BadPeriod, Period, parse_period
-from paperboy.web.render import CSRF_COOKIE, CSRF_HEADER, community_error, current_user, services
+from paperboy.web.render import CSRF_COOKIE, CSRF_HEADER, RowId, community_error, current_user, services
 
 router = APIRouter(prefix="/api", tags=["api"])
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page.")]
@@ -288,7 +288,7 @@ def add_comment(request: Request, paper_id: str, body: CommentRequest) -> Commen
 
 
 @router.post("/comments/{comment_id}", response_model=Comment)
-def edit_comment(request: Request, comment_id: int, body: CommentRequest) -> Comment:
+def edit_comment(request: Request, comment_id: RowId, body: CommentRequest) -> Comment:
     """Change a comment (its author or an admin)."""
     user = api_user(request)
     try:
@@ -298,7 +298,7 @@ def edit_comment(request: Request, comment_id: int, body: CommentRequest) -> Com
 
 
 @router.post("/comments/{comment_id}/delete", status_code=204)
-def delete_comment(request: Request, comment_id: int) -> None:
+def delete_comment(request: Request, comment_id: RowId) -> None:
     """Delete a comment (its author or an admin)."""
     user = api_user(request)
     try:

@@ -84,7 +84,7 @@ def create_app(
         if indexer == "inline":
             from paperboy.web.indexer import index_once
 
-            index_once(settings, services.store, semantic=semantic)
+            index_once(settings, services.store, semantic=semantic, embedder=embedder)
             services.search.refresh()
         thread = threading.Thread(target=_refresher, args=(services, stop), name="search-refresh", daemon=True)
         thread.start()
@@ -117,7 +117,8 @@ def create_app(
 
 
 def _wants_json(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
+    path = request.url.path
+    return path == "/api" or path.startswith("/api/")
 
 
 def _install_error_handlers(app: FastAPI) -> None:

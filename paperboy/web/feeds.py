@@ -6,12 +6,15 @@ every entry; entry ids are tag URIs of the paper id, so readers never show a pap
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
+from feedgen.entry import FeedEntry
 from feedgen.feed import FeedGenerator
+from lxml import etree
 
 from paperboy.services.feed import WINDOWS
 from paperboy.web import text
@@ -20,6 +23,28 @@ from paperboy.web.render import paper_url, services
 router = APIRouter(prefix="/feeds", tags=["feeds"])
 ATOM = "application/atom+xml; charset=utf-8"
 FEED_SIZE = 50
+#: Characters XML 1.0 cannot carry (control characters, lone surrogates, U+FFFE/U+FFFF); arXiv
+#: metadata and search queries hold them now and then, and lxml refuses the whole feed for one.
+_NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def _xml(value: str | None) -> str:
+    """Text with the characters XML cannot hold left out."""
+    return _NOT_XML.sub("", value or "")
+
+
+class _Entry(FeedEntry):
+    """feedgen's entry with its links' ``rel`` and ``type`` written out: feedgen 1.0 drops them, so
+    a PDF link became a second ``rel="alternate"`` link of the entry, which RFC 4287 forbids."""
+
+    def atom_entry(self, extensions: bool = True) -> Any:
+        entry = super().atom_entry(extensions)
+        elements = [e for e in entry if isinstance(e.tag, str) and etree.QName(e).localname == "link"]
+        for element, data in zip(elements, self.link() or [], strict=True):
+            for key in ("rel", "type", "hreflang", "title", "length"):
+                if data.get(key):
+                    element.set(key, str(data[key]))
+        return entry
 
 
 def _moment(value: str | None) -> datetime:
@@ -38,8 +63,8 @@ def _atom(
     base = services(request).settings.base_url.rstrip("/")
     gen = FeedGenerator()
     gen.id(f"{base}{path}")
-    gen.title(title)
-    gen.subtitle(subtitle)
+    gen.title(_xml(title))
+    gen.subtitle(_xml(subtitle))
     gen.link(href=f"{base}{path}", rel="alternate", type="text/html")
     gen.link(href=str(request.url), rel="self", type="application/atom+xml")
     gen.author({"name": "paperboy"})
@@ -48,21 +73,22 @@ def _atom(
     gen.updated(updated)
     host = base.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0] or "localhost"
     for paper in reversed(papers):  # feedgen prepends: add in reverse to keep our order
-        entry = gen.add_entry()
-        entry.id(f"tag:{host},2026:paper:{paper['id']}")
-        entry.title(text.readable(paper["title"]))
+        entry = gen.add_entry(_Entry())
+        entry.id(_xml(f"tag:{host},2026:paper:{paper['id']}"))
+        entry.title(_xml(text.readable(paper["title"])) or _xml(paper["id"]))
         entry.link(href=f"{base}{paper_url(paper['id'])}", rel="alternate", type="text/html")
         if paper.get("pdf_url"):
-            entry.link(href=paper["pdf_url"], rel="related", type="application/pdf", title="PDF")
-        for name in paper["authors"][:50] or ["unknown"]:
-            entry.author({"name": name})
+            entry.link(href=_xml(paper["pdf_url"]), rel="related", type="application/pdf", title="PDF")
+        for name in [_xml(a) for a in paper["authors"][:50]] or ["unknown"]:
+            if name.strip():
+                entry.author({"name": name})
         entry.updated(_entry_time(paper))
         if paper.get("published"):
             entry.published(_moment(paper["published"]))
-        for cat in paper["categories"]:
+        for cat in filter(None, map(_xml, paper["categories"])):
             entry.category(term=cat)
         votes = paper.get("upvotes") or 0
-        entry.summary(f"{text.readable(paper['abstract'])} ({votes} upvote{'' if votes == 1 else 's'})")
+        entry.summary(_xml(f"{text.readable(paper['abstract'])} ({votes} upvote{'' if votes == 1 else 's'})"))
     body = gen.atom_str(pretty=False)
     return Response(body, media_type=ATOM, headers={"Cache-Control": "public, max-age=300"})
 

@@ -58,8 +58,14 @@ class _Reporter:
         os.replace(tmp, self.path)
 
 
-def index_once(settings: Settings, store: Store, semantic: bool = True, report: Any = None, stop: Any = None) -> None:
-    """Bring the keyword index, the vectors and the saved vector index level with the store."""
+def index_once(
+    settings: Settings, store: Store, semantic: bool = True, report: Any = None, stop: Any = None, embedder: Any = None
+) -> None:
+    """Bring the keyword index, the vectors and the saved vector index level with the store.
+
+    ``embedder``: an already loaded one (the app's own), so the vectors are made by the model
+    that searches them and the model is not exported a second time.
+    """
     report = report or (lambda force=False, **values: None)
     keyword = KeywordIndex.for_settings(settings)
     total = store.count_papers()
@@ -74,7 +80,7 @@ def index_once(settings: Settings, store: Store, semantic: bool = True, report: 
     from paperboy.services.search import SearchService
 
     report(force=True, phase="preparing the embedding model (first start: about a minute)")
-    embedder = Embedder.open(settings)
+    embedder = embedder if embedder is not None else Embedder.open(settings)
     assert embedder is not None
     done, total = store.vector_counts(embedder.model_name)
     started, first = time.time(), done

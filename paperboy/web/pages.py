@@ -13,6 +13,7 @@ from paperboy.services.community import NotAllowed, NotFound, Refused
 from paperboy.services.feed import WINDOWS, BadPeriod, parse_period
 from paperboy.web.indexer import read_status
 from paperboy.web.render import (
+    RowId,
     cached_page,
     check_csrf,
     community_error,
@@ -215,7 +216,7 @@ def status(request: Request) -> HTMLResponse:
 
 # -- comments ---------------------------------------------------------------------------------
 @router.get("/comments/{comment_id}/edit", response_class=HTMLResponse)
-def edit_comment_form(request: Request, comment_id: int, user: dict = Depends(require_user)) -> HTMLResponse:
+def edit_comment_form(request: Request, comment_id: RowId, user: dict = Depends(require_user)) -> HTMLResponse:
     comment = services(request).store.activity.comment(comment_id)
     if comment is None or (comment["user_id"] != user["id"] and not user["is_admin"]):
         raise HTTPException(404, "no such comment of yours")
@@ -224,7 +225,7 @@ def edit_comment_form(request: Request, comment_id: int, user: dict = Depends(re
 
 @router.post("/comments/{comment_id}/edit", dependencies=[Depends(check_csrf)])
 def edit_comment(
-    request: Request, comment_id: int, text: Annotated[str, Form()] = "", user: dict = Depends(require_user)
+    request: Request, comment_id: RowId, text: Annotated[str, Form()] = "", user: dict = Depends(require_user)
 ) -> Response:
     try:
         comment = services(request).community.edit_comment(user, comment_id, text)
@@ -237,7 +238,7 @@ def edit_comment(
 
 
 @router.post("/comments/{comment_id}/delete", dependencies=[Depends(check_csrf)])
-def delete_comment(request: Request, comment_id: int, user: dict = Depends(require_user)) -> Response:
+def delete_comment(request: Request, comment_id: RowId, user: dict = Depends(require_user)) -> Response:
     try:
         paper_id = services(request).community.delete_comment(user, comment_id)
     except (NotFound, NotAllowed) as exc:
@@ -247,7 +248,7 @@ def delete_comment(request: Request, comment_id: int, user: dict = Depends(requi
 
 @router.post("/comments/{comment_id}/hide", dependencies=[Depends(check_csrf)])
 def hide_comment(
-    request: Request, comment_id: int, hidden: Annotated[str, Form()] = "1", user: dict = Depends(require_user)
+    request: Request, comment_id: RowId, hidden: Annotated[str, Form()] = "1", user: dict = Depends(require_user)
 ) -> Response:
     try:
         paper_id = services(request).community.hide_comment(user, comment_id, hidden != "0")

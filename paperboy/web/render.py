@@ -14,15 +14,17 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from paperboy.web import text
 
+#: A row id in a URL (comments, tokens): bounded, since a larger number cannot even reach the database.
+RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 SESSION_COOKIE = "pb_session"
 CSRF_COOKIE = "pb_csrf"
 CSRF_FIELD = "csrf_token"
