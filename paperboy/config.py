@@ -78,6 +78,14 @@ class Settings:
     smtp_password: str = ""
     mail_from: str = "paperboy <paperboy@localhost>"
 
+    # Libraries and recommendations (issue 5).
+    #: Days of papers the "for you" feed ranks, counting back from the newest announcement day.
+    recs_window_days: int = 7
+    #: Days after which a save or vote counts half as much in a user's taste (older ones fade further).
+    recs_half_life_days: float = 90.0
+    #: Largest BibTeX / RIS / CSV file the library import accepts, in megabytes.
+    library_max_upload_mb: float = 10.0
+
     # Email digests (issue 6).
     #: Local time of day (``HH:MM``) at which ``paperboy serve`` sends the digests.
     digest_time: str = "07:00"

@@ -20,6 +20,7 @@ from paperboy.store.activity import Activity
 from paperboy.store.db import make_engine, migrate
 from paperboy.store.dialect import in_values, upsert
 from paperboy.store.ingest import Ingestor, RunSummary
+from paperboy.store.library import Library
 from paperboy.store.people import People
 from paperboy.store.rows import as_dict
 from paperboy.store.subscriptions import Subscriptions
@@ -81,6 +82,8 @@ class Store:
         self.people = People(engine)
         #: Votes, comments, submissions, hiding, and the feed listings built on them.
         self.activity = Activity(engine)
+        #: Collections, "not interested" feedback, feed tokens and the recommender's reads.
+        self.library = Library(engine)
         #: Email digests: subscribers, the send log, papers already sent.
         self.subscriptions = Subscriptions(engine)
 
