@@ -40,19 +40,19 @@ TI  - Attention is all you need
 AU  - Vaswani, Ashish
 DO  - 10.48550/arXiv.1706.03762
 UR  - http://arxiv.org/abs/1706.03762
-ER  - 
+ER  -
 
 TY  - CONF
 T1  - Deep residual learning
 DO  - https://doi.org/10.1109/CVPR.2016.90
-ER  - 
+ER  -
 stray line between records
 TY  - JOUR
 TI  - Started but never ended
 TY  - GEN
 TI  - Notes hold the id
 N1  - arXiv:2501.00001 [cs.LG]
-ER  - 
+ER  -
 """
 
 CSV = (
@@ -156,7 +156,9 @@ def test_arxiv_ids_in_free_text():
 
 def _paper(pid: str, title: str, **kw):
     base = {"id": pid, "is_arxiv": True, "title": title, "authors": ["Ada Lovelace", "Émile Zola"]}
-    base.update({"published": "2025-01-02T00:00:00Z", "categories": ["cs.LG"], "abs_url": f"https://arxiv.org/abs/{pid}"})
+    base.update(
+        {"published": "2025-01-02T00:00:00Z", "categories": ["cs.LG"], "abs_url": f"https://arxiv.org/abs/{pid}"}
+    )
     return base | kw
 
 

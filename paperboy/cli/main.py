@@ -17,6 +17,7 @@ from rich.console import Console
 from paperboy.cli.digest import digest_app, subscribers_app
 from paperboy.cli.export import export_command
 from paperboy.cli.ingest import ingest_app
+from paperboy.cli.recommend import IdListCommand, eval_recs_command, recommend_command
 from paperboy.cli.search import eval_command, index_command, search_command, similar_command
 from paperboy.cli.serve import serve_command, users_app
 from paperboy.cli.stats import stats_command
@@ -35,6 +36,8 @@ app.command("index")(index_command)
 app.command("search")(search_command)
 app.command("similar")(similar_command)
 app.command("eval")(eval_command)
+app.command("recommend", cls=IdListCommand)(recommend_command)
+app.command("eval-recs")(eval_recs_command)
 app.command("serve")(serve_command)
 app.add_typer(users_app, name="users")
 app.add_typer(digest_app, name="digest")
