@@ -105,6 +105,10 @@ def create_app(
     app.state.page_cache = PageCache()
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
+    from paperboy.web.library_pages import install as install_library
+
+    install_library(app)  # first: its routes extend /papers/{id}, which the paper pages would take
+
     from paperboy.web import account_pages, api, feeds, pages, subscription_pages
 
     app.include_router(api.router)
