@@ -103,6 +103,8 @@ class Settings:
     digest_backoff: float = 2.0
     #: Papers per section in a new subscription's digest.
     digest_items: int = 5
+    #: SMTP connections a digest run keeps open at once (each message still goes over one).
+    digest_connections: int = 2
 
     @property
     def db_url(self) -> str:

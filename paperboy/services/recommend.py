@@ -303,10 +303,11 @@ class Recommender:
             raise BadRequest(f"unknown method {method!r}: use one of {', '.join(METHODS)}")
         limit = max(1, min(int(limit), MAX_LIMIT))
         first, last = self.window(since, until)
+        negatives = list(negatives)
         weight_of = dict(zip(positives, weights or [1.0] * len(positives), strict=False))
         pos_ids, unknown = self.resolve(positives[:MAX_POSITIVES])
-        neg_ids, unknown_neg = self.resolve(list(negatives)[:MAX_NEGATIVES])
-        neg_weight_of = dict(zip(list(negatives), negative_weights or [], strict=False))
+        neg_ids, unknown_neg = self.resolve(negatives[:MAX_NEGATIVES])
+        neg_weight_of = dict(zip(negatives, negative_weights or [], strict=False))
         pool = self.pool(first, last)
         features = pool.features
         out = Recommendations([], first, last, len(features), pos_ids, neg_ids, unknown + unknown_neg, method)
