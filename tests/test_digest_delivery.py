@@ -145,8 +145,9 @@ def test_a_run_that_dies_midway_then_a_restart_sends_each_digest_once(st, mailbo
         send_digests(st, st.settings, day(DAY), sender=sender)
     sender.close()
     assert len(mailbox.messages) == 4
-    states = sorted(r["state"] for r in st.subscriptions.sends(period=DAY))
-    assert states == ["failed"] + ["sent"] * 4  # the fifth was claimed, then released on the way out
+    states = [r["state"] for r in st.subscriptions.sends(period=DAY)]
+    # the fifth, and any claimed behind it in the pipeline, were released on the way out
+    assert states.count("sent") == 4 and set(states) == {"sent", "failed"}
     report = send_digests(st, st.settings, day(DAY))
     assert len(report.sent) == 4 and len(report.done) == 4
     assert_exactly_one_each(st, mailbox)
@@ -168,12 +169,15 @@ def _write_settings(st) -> None:
     (Path(s.home) / "settings.toml").write_text(
         f'smtp_host = "127.0.0.1"\nsmtp_port = {s.smtp_port}\nmail_from = "{s.mail_from}"\n'
         f'base_url = "{s.base_url}"\ndigest_rate_per_minute = 0\ndigest_backoff = 0.01\n'
+        # one connection: a message is recorded before the next one starts, so where the kill lands is known
+        "digest_connections = 1\n"
     )
 
 
 def test_kill_9_midway_then_a_restart_sends_the_rest_exactly_once(st, mailbox):
     """The process is killed while the server holds the fifth message unanswered; the four before
-    were acknowledged and recorded.  The restart takes the dead process's claim over at once."""
+    were acknowledged and recorded, others may be claimed and queued behind it.  The restart takes
+    the dead process's claims over at once."""
     _write_settings(st)
     proc: list[subprocess.Popen] = []
 
@@ -190,14 +194,15 @@ def test_kill_9_midway_then_a_restart_sends_the_rest_exactly_once(st, mailbox):
     mailbox.on_data = None
     assert len(mailbox.messages) == 4
     rows = st.subscriptions.sends(period=DAY)
-    assert sorted(r["state"] for r in rows) == ["claimed"] + ["sent"] * 4
-    # the claim is held by a dead process: the restart (another process) takes it over at once
+    states = [r["state"] for r in rows]
+    assert states.count("sent") == 4 and set(states) == {"sent", "claimed"}  # claimed: in flight or queued
+    # the claims are held by a dead process: the restart (another process) takes them over at once
     restart = _send_process(Path(st.settings.home))
     assert restart.wait(timeout=60) == 0, restart.stderr.read().decode()[-2000:]
     assert_exactly_one_each(st, mailbox)
-    taken = [r for r in rows if r["state"] == "claimed"][0]
-    again = st.subscriptions.send_row(taken["subscriber_id"], DAY)
-    assert again["attempts"] == 2 and again["message_id"] == taken["message_id"]
+    for taken in (r for r in rows if r["state"] == "claimed"):
+        again = st.subscriptions.send_row(taken["subscriber_id"], DAY)
+        assert again["attempts"] == 2 and again["message_id"] == taken["message_id"]
 
 
 def test_a_crash_between_the_servers_ok_and_our_record_resends_with_the_same_message_id(st, mailbox):

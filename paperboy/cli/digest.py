@@ -90,8 +90,7 @@ def preview_command(
     output.parent.mkdir(parents=True, exist_ok=True)
     eml, html = output.with_suffix(".eml"), output.with_suffix(".html")
     eml.write_bytes(bytes(msg))
-    body = msg.get_body(preferencelist=("html",))
-    html.write_text(body.get_content() if body is not None else "")
+    html.write_text(msg.html)
     console.print(f"{len(digest.papers)} papers for {email} ({digest.period}): wrote {eml} and {html}")
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 import smtplib
 import socket
 import threading
@@ -42,7 +43,7 @@ from zoneinfo import ZoneInfo
 from paperboy.config import Settings
 from paperboy.services.accounts import stamp
 from paperboy.services.digest import Digest, DigestBuilder
-from paperboy.services.digest_mail import message_id, render
+from paperboy.services.digest_mail import DigestMail, Renderer, message_id
 from paperboy.services.mail import Mailer, MailError
 from paperboy.services.subscriptions import Subscribing
 from paperboy.store import Store
@@ -86,16 +87,19 @@ class ConnectionMailer(Mailer):
         super().__init__(settings)
         self._smtp: smtplib.SMTP | None = None
 
-    def send(self, msg: EmailMessage) -> None:
+    def send(self, msg: EmailMessage | DigestMail) -> None:
         if not self.settings.smtp_host:
-            super().send(msg)
+            super().send(msg)  # type: ignore[arg-type] - the outbox only needs bytes(msg)
             return
         for fresh in (False, True):
             try:
                 reused = self._smtp is not None and not fresh
                 if self._smtp is None:
                     self._smtp = self._connect()
-                self._smtp.send_message(msg)
+                if isinstance(msg, DigestMail):
+                    self._smtp.sendmail(msg.sender, [msg.to], bytes(msg))
+                else:
+                    self._smtp.send_message(msg)
                 return
             except smtplib.SMTPServerDisconnected as exc:
                 self.close()
@@ -139,13 +143,16 @@ class RateLimit:
 class Sender:
     """Hands one message to the mail server: rate-limited, retried with back-off, failures classified."""
 
-    def __init__(self, settings: Settings, mailer: Mailer | None = None, sleep: Any = time.sleep) -> None:
+    def __init__(
+        self, settings: Settings, mailer: Mailer | None = None, sleep: Any = time.sleep, rate: RateLimit | None = None
+    ) -> None:
         self.settings = settings
         self.mailer = mailer or ConnectionMailer(settings)
         self.sleep = sleep
-        self.rate = RateLimit(settings.digest_rate_per_minute, sleep=sleep)
+        #: Shared by the senders of one run: the limit is per process, not per connection.
+        self.rate = rate or RateLimit(settings.digest_rate_per_minute, sleep=sleep)
 
-    def send(self, msg: EmailMessage) -> None:
+    def send(self, msg: EmailMessage | DigestMail) -> None:
         """Deliver or raise ``Bounced`` (permanent) or ``Deferred`` (temporary, retries spent)."""
         retries = max(0, self.settings.digest_retries)
         for attempt in range(retries + 1):
@@ -254,7 +261,13 @@ def send_digests(
 
     ``dry_run`` builds every digest and writes nothing.  ``stop`` ends the run between two messages.
     ``keyword``: the keyword index (else opened here if any subscriber has saved searches;
-    ``write_index``: caught up with the store first).
+    ``write_index``: caught up with the store first).  ``sender``: hand every message to this one
+    (tests); else ``digest_connections`` senders, each with its own SMTP connection, share the rate.
+
+    The run is a pipeline: this thread builds, claims and renders digests while sender threads hand
+    the previous ones over, so waiting for the server's replies costs no building time.  Each digest
+    still goes claim, hand-over, record, in that order; an error in any thread ends the run and every
+    claimed digest not handed over is released for the next run.
     """
     today = today or today_in(settings, clock())
     report = RunReport(today, dry_run)
@@ -264,44 +277,122 @@ def send_digests(
         keyword = open_keyword(settings, store, write=write_index)
     builder = DigestBuilder(store, settings, keyword)
     subscribing = Subscribing(store, settings, clock=clock)
-    own_sender = sender is None
-    sender = sender or Sender(settings)
     owner = f"{HOST}:{os.getpid()}:{os.urandom(4).hex()}"
+    renderer = Renderer(settings)
     periods = {s["id"]: builder.period(s, today) for s in subscribers}
     logged = subs.send_rows([s["id"] for s in subscribers], {k: v for k, v in periods.items() if v})
+    if sender is not None:
+        senders = [sender]
+    else:
+        rate = RateLimit(settings.digest_rate_per_minute)
+        senders = [Sender(settings, rate=rate) for _ in range(max(1, settings.digest_connections))]
+    pipeline = _Pipeline(store, senders, owner, report, clock, close=sender is None)
     try:
         for subscriber in subscribers:
-            if stop is not None and stop.is_set():
+            if (stop is not None and stop.is_set()) or pipeline.failed.is_set():
                 break
             email, period = subscriber["email"], periods[subscriber["id"]]
             if period is None:
                 report.not_due.append(email)
                 continue
-            digest = _claimed(
-                builder,
-                subscribing,
-                subscriber,
-                period,
-                today,
-                logged.get(subscriber["id"]),
-                owner,
-                report,
-                clock(),
-                dry_run,
-            )
+            row = logged.get(subscriber["id"])
+            digest = _claimed(builder, subscriber, period, today, row, owner, report, clock(), dry_run)
             if digest is None:
                 continue
-            _deliver(store, settings, subscribing, sender, digest, owner, report, clock)
+            msg = renderer.render(digest, subscribing.links(subscriber), digest.message_id)
+            pipeline.put(digest, msg)
+    except BaseException:
+        pipeline.failed.set()
+        raise
     finally:
-        if own_sender:
-            sender.close()
+        pipeline.finish()
     log.info("digest run for %s: %s", today, report.summary())
     return report
 
 
+class _Pipeline:
+    """Sender threads taking claimed, rendered digests from a short queue."""
+
+    def __init__(
+        self,
+        store: Store,
+        senders: list[Sender],
+        owner: str,
+        report: RunReport,
+        clock: Callable[[], datetime],
+        close: bool,
+    ) -> None:
+        self.subs = store.subscriptions
+        self.owner = owner
+        self.report = report
+        self.clock = clock
+        self.close = close
+        self.failed = threading.Event()
+        self.errors: list[BaseException] = []
+        self.queue: queue.Queue[tuple[Digest, Any] | None] = queue.Queue(maxsize=2 * len(senders))
+        self.threads = [
+            threading.Thread(target=self._work, args=(s,), name=f"digest-sender-{i}", daemon=True)
+            for i, s in enumerate(senders)
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    def put(self, digest: Digest, msg: Any) -> None:
+        self.queue.put((digest, msg))
+
+    def finish(self) -> None:
+        """Let the senders drain the queue (or release it, after a failure), then end them."""
+        for _ in self.threads:
+            self.queue.put(None)
+        for thread in self.threads:
+            thread.join()
+        if self.errors:
+            raise self.errors[0]
+
+    def _work(self, sender: Sender) -> None:
+        try:
+            while (item := self.queue.get()) is not None:
+                digest, msg = item
+                if self.failed.is_set():
+                    self._release(digest, "the run ended before this digest was handed over")
+                    continue
+                try:
+                    self._deliver(sender, digest, msg)
+                except BaseException as exc:
+                    self.errors.append(exc)
+                    self.failed.set()
+        finally:
+            if self.close:
+                sender.close()
+
+    def _release(self, digest: Digest, why: str) -> None:
+        self.subs.release(digest.subscriber["id"], digest.period, self.owner, why)
+
+    def _deliver(self, sender: Sender, digest: Digest, msg: Any) -> None:
+        """Hand one claimed digest over and record the outcome."""
+        subscriber, period = digest.subscriber, digest.period
+        try:
+            sender.send(msg)
+        except Bounced as exc:
+            self.subs.mark_bounced(subscriber["id"], period, str(exc), stamp(self.clock()))
+            self.report.bounced.append(subscriber["email"])
+            log.warning("bounced: %s (%s)", subscriber["email"], exc)
+            return
+        except Deferred as exc:
+            self._release(digest, str(exc))
+            self.report.deferred.append(subscriber["email"])
+            log.warning("deferred: %s (%s)", subscriber["email"], exc)
+            return
+        except BaseException:
+            self._release(digest, "the run ended before this digest was handed over")
+            raise
+        papers = [p["id"] for p in digest.papers]
+        self.subs.mark_sent(subscriber["id"], period, papers, digest.window, stamp(self.clock()))
+        self.report.sent.append(subscriber["email"])
+
+
 def _claimed(
     builder: DigestBuilder,
-    subscribing: Subscribing,
     subscriber: dict[str, Any],
     period: str,
     today: date,
@@ -364,36 +455,3 @@ def _claimed(
         return None
     digest.message_id = msg_id
     return digest
-
-
-def _deliver(
-    store: Store,
-    settings: Settings,
-    subscribing: Subscribing,
-    sender: Sender,
-    digest: Digest,
-    owner: str,
-    report: RunReport,
-    clock: Callable[[], datetime],
-) -> None:
-    """Send a claimed digest and record the outcome."""
-    subs = store.subscriptions
-    subscriber, period = digest.subscriber, digest.period
-    msg = render(digest, settings, subscribing.links(subscriber), digest.message_id)
-    try:
-        sender.send(msg)
-    except Bounced as exc:
-        subs.mark_bounced(subscriber["id"], period, str(exc), stamp(clock()))
-        report.bounced.append(subscriber["email"])
-        log.warning("bounced: %s (%s)", subscriber["email"], exc)
-        return
-    except Deferred as exc:
-        subs.release(subscriber["id"], period, owner, str(exc))
-        report.deferred.append(subscriber["email"])
-        log.warning("deferred: %s (%s)", subscriber["email"], exc)
-        return
-    except BaseException:
-        subs.release(subscriber["id"], period, owner, "the run ended before this digest was handed over")
-        raise
-    subs.mark_sent(subscriber["id"], period, [p["id"] for p in digest.papers], digest.window, stamp(clock()))
-    report.sent.append(subscriber["email"])

@@ -294,19 +294,14 @@ class DigestBuilder:
     def _similar(
         self, subscriber: dict[str, Any], window: _Window, bounds: Any, taken: set[str], items: int
     ) -> tuple[list[str], dict[str, str]]:
-        user = self.store.people.user_by_email(subscriber["email"])
-        if user is None:
-            return [], {}
-        liked = self.store.activity.user_votes(user["id"], limit=MAX_LIKED)
-        if not liked:
-            return [], {}
-        liked_vectors = self.subs.vectors_of(self.model, [p["id"] for p in liked])
+        liked = self.subs.liked(subscriber["email"], self.model, MAX_LIKED)
+        liked_vectors = {pid: vec for pid, _, vec in liked if vec is not None}
         if not liked_vectors:
             return [], {}
         ids, matrix = self._window_vectors(window)
         if not ids:
             return [], {}
-        liked_ids = [p["id"] for p in liked if p["id"] in liked_vectors]
+        liked_ids = list(liked_vectors)
         mine = _normalized(np.stack([np.frombuffer(liked_vectors[pid], dtype="<f4") for pid in liked_ids]))
         centroid = mine.mean(axis=0)
         norm = float(np.linalg.norm(centroid))
@@ -317,7 +312,7 @@ class DigestBuilder:
         depth = min(len(ids), items + len(skip) + 1)
         top = np.argpartition(-scores, depth - 1)[:depth] if depth < len(ids) else np.arange(len(ids))
         out = [ids[i] for i in top[np.argsort(-scores[top])] if ids[i] not in skip][:items]
-        titles = {p["id"]: p["title"] for p in liked}
+        titles = {pid: title for pid, title, _ in liked}
         why = {}
         for pid in out:
             nearest = liked_ids[int(np.argmax(mine @ matrix[window.vector_rows[pid]]))]

@@ -189,6 +189,8 @@ def normalize_email(email: str) -> str:
     email = (email or "").strip().lower()
     if not EMAIL.match(email) or len(email) > 255:
         raise SubscriptionError("That does not look like an email address.", "email")
+    if not email.isascii():  # digests go out without SMTPUTF8
+        raise SubscriptionError("Please use the ASCII form of your address (xn--… for the domain).", "email")
     return email
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, and_, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy.store import schema as t
@@ -146,13 +146,16 @@ class Subscriptions:
         return out
 
     def claim(self, row: dict[str, Any]) -> bool:
-        """Insert a new claim (``row`` holds every column); False when the row already exists."""
-        with self.engine.begin() as conn:
-            insert_ignore(conn, t.digest_sends, [row], ["subscriber_id", "period"])
-            owner = conn.execute(
-                select(send.owner).where(send.subscriber_id == row["subscriber_id"], send.period == row["period"])
-            ).scalar()
-        return owner == row["owner"]
+        """Insert a new claim (``row`` holds every column); False when the row already exists.
+
+        One insert: the primary key decides between two senders, on every backend.
+        """
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(t.digest_sends).values(row))
+        except IntegrityError:
+            return False
+        return True
 
     def take_over(
         self, subscriber_id: int, period: str, old_owner: str, old_state: str, owner: str, lease_until: str, now: str
@@ -249,6 +252,24 @@ class Subscriptions:
         with self.engine.connect() as conn:
             return set(conn.execute(select(sent.paper_id).where(sent.subscriber_id == subscriber_id)).scalars())
 
+    def liked(self, email: str, model: str, limit: int = 100) -> list[tuple[str, str, bytes | None]]:
+        """(paper id, title, vector of ``model`` or None) of the papers the account with this address
+        upvoted, latest vote first: one query for the "papers like yours" section."""
+        u, v, pv = t.users.c, t.votes.c, t.paper_vectors.c
+        query = (
+            select(v.paper_id, p.title, pv.model, pv.vector)
+            .select_from(
+                t.users.join(t.votes, v.user_id == u.id)
+                .join(t.papers, p.id == v.paper_id)
+                .outerjoin(t.paper_vectors, pv.paper_id == v.paper_id)
+            )
+            .where(u.email == email.lower())
+            .order_by(v.created_at.desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [(pid, title, vec if kind == model else None) for pid, title, kind, vec in conn.execute(query)]
+
     def window_end(self, until: str) -> tuple[str | None, int]:
         """(The newest announcement day on or before ``until``, the store's change counter now)."""
         with self.engine.connect() as conn:
@@ -268,16 +289,21 @@ class Subscriptions:
             return list(conn.execute(query.order_by(p.announced.desc(), p.id.desc())).scalars())
 
     def vectors_of(self, model: str, ids: list[str]) -> dict[str, bytes]:
-        """Stored vectors of ``model`` for some papers (stale ones included: close enough to rank by)."""
+        """Stored vectors of ``model`` for some papers (stale ones included: close enough to rank by).
+
+        Looked up by paper id alone and filtered by model here: given the model in SQL, SQLite
+        prefers the (model, seq) index and reads every vector of the model.
+        """
         if not ids:
             return {}
         v = t.paper_vectors.c
         out: dict[str, bytes] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 20000):
-                chunk = ids[start : start + 20000]
-                query = select(v.paper_id, v.vector).where(and_(v.model == model, in_values(conn, v.paper_id, chunk)))
-                out.update((pid, vec) for pid, vec in conn.execute(query))
+                query = select(v.paper_id, v.model, v.vector).where(
+                    in_values(conn, v.paper_id, ids[start : start + 20000])
+                )
+                out.update((pid, vec) for pid, kind, vec in conn.execute(query) if kind == model)
         return out
 
     # -- internals -----------------------------------------------------------------------
