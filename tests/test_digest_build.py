@@ -152,11 +152,11 @@ def test_sections_categories_searches_and_papers_like_the_upvoted_ones(st, mailb
         "TRENDING",
         "NEW IN YOUR CATEGORIES",
         "MATCHING YOUR SAVED SEARCHES",
-        "LIKE THE PAPERS YOU UPVOTED",
+        "LIKE THE PAPERS YOU SAVED OR UPVOTED",
     ]
     assert all(TOPICS[topic_of(p)][0] == "quantum" for p in sections["NEW IN YOUR CATEGORIES"])
     assert all(TOPICS[topic_of(p)][0] == "robots" for p in sections["MATCHING YOUR SAVED SEARCHES"])
-    assert all(TOPICS[topic_of(p)][0] == "language" for p in sections["LIKE THE PAPERS YOU UPVOTED"])
+    assert all(TOPICS[topic_of(p)][0] == "language" for p in sections["LIKE THE PAPERS YOU SAVED OR UPVOTED"])
     assert "Matches your search “robot grasping”" in text
     assert "Like “Transformer language models at scale, part 3." in text
     every = [p for ids in sections.values() for p in ids]
@@ -245,3 +245,18 @@ def test_only_one_address(st, mailbox):
     report = send_digests(st, st.settings, day("2026-07-08"), only="B@example.org")
     assert report.sent == ["b@example.org"]
     assert [m["To"] for m in mailbox.messages] == ["b@example.org"]
+
+
+@pytest.mark.usefixtures("cheap_hashes")
+def test_saved_papers_count_as_liked_too(st, mailbox):
+    from paperboy.services.accounts import Accounts
+
+    user = Accounts(st, st.settings).register("saver", "saver@example.org", "correct horse battery")
+    shelf = st.library.create_collection(user["id"], "Reading list", "2026-07-06T12:00:00Z")
+    quantum = [p.id for p in records(["2026-07-06"]) if TOPICS[topic_of(p.id)][0] == "quantum"]
+    st.library.add_items(shelf, quantum, "2026-07-06T12:00:00Z")
+    subscribe(st, "saver@example.org", sections=["similar"], items=1)
+    send_digests(st, st.settings, day("2026-07-08"))
+    (msg,) = mailbox.messages
+    assert [TOPICS[topic_of(p)][0] for p in ids_in(msg)] == ["quantum"]
+    assert "LIKE THE PAPERS YOU SAVED OR UPVOTED" in text_part(msg)

@@ -34,7 +34,7 @@ SECTION_LABELS = {
     "trending": "Trending: the most upvoted new papers",
     "categories": "New papers in your categories",
     "searches": "Saved searches (keyword alerts)",
-    "similar": "Papers like the ones you upvoted (needs an account with this address)",
+    "similar": "Papers like the ones you saved or upvoted (needs an account with this address)",
 }
 MAX_ITEMS = 20
 MAX_CATEGORIES = 20

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, delete, func, insert, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy.store import schema as t
@@ -254,18 +254,30 @@ class Subscriptions:
 
     def liked(self, email: str, model: str, limit: int = 100) -> list[tuple[str, str, bytes | None]]:
         """(paper id, title, vector of ``model`` or None) of the papers the account with this address
-        upvoted, latest vote first: one query for the "papers like yours" section."""
-        u, v, pv = t.users.c, t.votes.c, t.paper_vectors.c
-        query = (
-            select(v.paper_id, p.title, pv.model, pv.vector)
-            .select_from(
-                t.users.join(t.votes, v.user_id == u.id)
-                .join(t.papers, p.id == v.paper_id)
-                .outerjoin(t.paper_vectors, pv.paper_id == v.paper_id)
-            )
-            .where(u.email == email.lower())
-            .order_by(v.created_at.desc())
+        upvoted or saved in a collection, latest first: one query for the "papers like yours" section."""
+        u, v, pv, c, ci = t.users.c, t.votes.c, t.paper_vectors.c, t.collections.c, t.collection_items.c
+        user = select(u.id).where(u.email == email.lower()).scalar_subquery()
+        mine = union_all(
+            select(v.paper_id.label("paper_id"), v.created_at.label("at")).where(v.user_id == user),
+            select(ci.paper_id, ci.added_at)
+            .select_from(t.collection_items.join(t.collections, c.id == ci.collection_id))
+            .where(c.user_id == user),
+        ).subquery()
+        latest = (
+            select(mine.c.paper_id, func.max(mine.c.at).label("at"))
+            .group_by(mine.c.paper_id)
+            .order_by(func.max(mine.c.at).desc())
             .limit(limit)
+            .subquery()
+        )
+        query = (
+            select(latest.c.paper_id, p.title, pv.model, pv.vector)
+            .select_from(
+                latest.join(t.papers, p.id == latest.c.paper_id).outerjoin(
+                    t.paper_vectors, pv.paper_id == latest.c.paper_id
+                )
+            )
+            .order_by(latest.c.at.desc())
         )
         with self.engine.connect() as conn:
             return [(pid, title, vec if kind == model else None) for pid, title, kind, vec in conn.execute(query)]
