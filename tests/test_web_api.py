@@ -638,7 +638,9 @@ def test_trending_feed(web):
         root = _check_atom(r.content)
         assert root.findall(f"{ATOM}entry"), window
     parsed = feedparser.parse(web.client.get("/feeds/trending.atom?window=week").content)
-    assert parsed.entries[0].link.endswith("/papers/2607.00020")
+    links = [e.link for e in parsed.entries]
+    assert links[0].endswith(f"/papers/{HF_ID}")  # seven Hugging Face upvotes on the last day
+    assert links[1].endswith("/papers/2607.00020")  # the one vote here
 
 
 def test_search_feed(web):

@@ -143,7 +143,7 @@ class Activity:
             .select_from(t.paper_stats)
             .join(t.papers, p.id == s.paper_id)
             .outerjoin(t.users, u.id == s.submitted_by)
-            .where(s.hidden == False, s.upvotes > 0)  # noqa: E712
+            .where(s.hidden == False, _TOTAL_VOTES > 0)  # noqa: E712
             .order_by(s.hot.desc(), p.id.desc())
             .limit(limit)
             .offset(offset)
@@ -306,6 +306,20 @@ class Activity:
             ).scalar()
             if paper_id:
                 self._refresh(conn, paper_id)
+
+    def refresh_source_votes(self, after_seq: int) -> int:
+        """Store hot scores for papers changed after ``after_seq`` that a source gave votes to.
+
+        Called after every import: a paper with Hugging Face upvotes is trending before anybody
+        here votes for it.  Returns how many papers were refreshed.
+        """
+        with self.engine.begin() as conn:
+            ids = list(
+                conn.execute(select(p.id).where(p.seq > after_seq, func.coalesce(p.source_upvotes, 0) > 0)).scalars()
+            )
+            for paper_id in ids:
+                self._refresh(conn, paper_id)
+        return len(ids)
 
     # -- internals -----------------------------------------------------------------------
     @staticmethod

@@ -118,7 +118,11 @@ class Store:
     ) -> RunSummary:
         """Import items from one source as one recorded run."""
         size = batch_size or (self.settings.batch_size if self.settings else 2000)
-        return Ingestor(self.engine, source, target, size).run(items, progress)
+        before = self.max_seq()
+        try:
+            return Ingestor(self.engine, source, target, size).run(items, progress)
+        finally:  # also after a failed run: its finished batches are in the store
+            self.activity.refresh_source_votes(before)
 
     def source_hashes(self, source: str) -> SourceHashes:
         """A lookup of the record hashes ``source`` last gave (for ``pipeline.in_reader_process``)."""
