@@ -257,17 +257,20 @@ def test_a_claim_held_by_a_live_sender_is_left_alone_until_its_lease_ends(st, ma
     sub = st.subscriptions.by_email("reader00@example.org")
     now = datetime.now(UTC)
     st.subscriptions.claim(
-        {
-            "subscriber_id": sub["id"],
-            "period": DAY,
-            "state": "claimed",
-            "owner": "another-host:123:abcd",
-            "lease_until": stamp(now + LEASE),
-            "attempts": 1,
-            "message_id": "<x@y>",
-            "content": {"sections": [{"name": "trending", "ids": ["2607.05000"], "why": {}}], "window": {}},
-            "claimed_at": stamp(now),
-        }
+        [
+            {
+                "subscriber_id": sub["id"],
+                "period": DAY,
+                "state": "claimed",
+                "owner": "another-host:123:abcd",
+                "lease_until": stamp(now + LEASE),
+                "attempts": 1,
+                "message_id": "<x@y>",
+                "content": {"sections": [{"name": "trending", "ids": ["2607.05000"], "why": {}}], "window": {}},
+                "claimed_at": stamp(now),
+            }
+        ],
+        "another-host:123:abcd",
     )
     report = send_digests(st, st.settings, day(DAY))
     assert report.busy == ["reader00@example.org"] and len(report.sent) == 7

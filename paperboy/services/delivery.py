@@ -52,6 +52,8 @@ log = logging.getLogger(__name__)
 #: How long a claim protects a digest whose sender may still be alive on another host: longer than
 #: the longest hand-over (all retries with their back-off and time-outs).
 LEASE = timedelta(minutes=30)
+#: Digests claimed per transaction (each is still handed over and recorded on its own).
+CLAIM_BATCH = 32
 #: Longest wait between two retries.
 MAX_BACKOFF = 300.0
 HOST = socket.gethostname()
@@ -287,6 +289,21 @@ def send_digests(
         rate = RateLimit(settings.digest_rate_per_minute)
         senders = [Sender(settings, rate=rate) for _ in range(max(1, settings.digest_connections))]
     pipeline = _Pipeline(store, senders, owner, report, clock, close=sender is None)
+    batch: list[tuple[Digest, dict[str, Any], Any]] = []
+    unqueued: list[Digest] = []
+
+    def claim_batch() -> None:
+        """Claim the batch's digests in one transaction; queue the ones that are ours."""
+        won = subs.claim([row for _, row, _ in batch], owner)
+        unqueued.extend(d for d, row, _ in batch if (row["subscriber_id"], row["period"]) in won)
+        for digest, row, msg in batch:
+            if (row["subscriber_id"], row["period"]) not in won:  # another sender was first
+                report.busy.append(digest.subscriber["email"])
+                continue
+            pipeline.put(digest, msg)
+            unqueued.remove(digest)
+        batch.clear()
+
     try:
         for subscriber in subscribers:
             if (stop is not None and stop.is_set()) or pipeline.failed.is_set():
@@ -296,13 +313,27 @@ def send_digests(
                 report.not_due.append(email)
                 continue
             row = logged.get(subscriber["id"])
-            digest = _claimed(builder, subscriber, period, today, row, owner, report, clock(), dry_run)
-            if digest is None:
+            found = _prepare(builder, subscriber, period, today, row, owner, report, clock(), dry_run)
+            if found is None:
                 continue
+            digest, claim = found
             msg = renderer.render(digest, subscribing.links(subscriber), digest.message_id)
-            pipeline.put(digest, msg)
+            if claim is None:  # a claim taken over: already ours
+                unqueued.append(digest)
+                pipeline.put(digest, msg)
+                unqueued.remove(digest)
+            else:
+                batch.append((digest, claim, msg))
+                if len(batch) >= CLAIM_BATCH:
+                    claim_batch()
+        if batch and not pipeline.failed.is_set():
+            claim_batch()
     except BaseException:
         pipeline.failed.set()
+        for digest in unqueued:  # claimed, never queued: free them for the next run
+            subs.release(
+                digest.subscriber["id"], digest.period, owner, "the run ended before this digest was handed over"
+            )
         raise
     finally:
         pipeline.finish()
@@ -391,7 +422,7 @@ class _Pipeline:
         self.report.sent.append(subscriber["email"])
 
 
-def _claimed(
+def _prepare(
     builder: DigestBuilder,
     subscriber: dict[str, Any],
     period: str,
@@ -401,8 +432,9 @@ def _claimed(
     report: RunReport,
     now: datetime,
     dry_run: bool,
-) -> Digest | None:
-    """The digest this run now holds the claim for, or None (with the reason noted in ``report``)."""
+) -> tuple[Digest, dict[str, Any] | None] | None:
+    """A digest to send and the claim row to insert for it (None: already claimed, taken over here),
+    or None with the reason noted in ``report``."""
     subs = builder.subs
     email = subscriber["email"]
     lease = stamp(now + LEASE)
@@ -420,15 +452,14 @@ def _claimed(
             report.busy.append(email)
             return None
         digest = builder.rebuild(subscriber, period, today, row["content"])
-        digest.message_id = row["message_id"]
         if digest.empty:  # its papers were hidden meanwhile: build afresh
             digest = builder.build(subscriber, today, period)
-            digest.message_id = row["message_id"]
             if digest.empty:
                 subs.release(subscriber["id"], period, owner, "nothing left to send")
                 report.empty.append(email)
                 return None
-        return digest
+        digest.message_id = row["message_id"]
+        return digest, None
     digest = builder.build(subscriber, today, period)
     if digest.empty:
         report.empty.append(email)
@@ -436,22 +467,16 @@ def _claimed(
     if dry_run:
         report.would_send.append(email)
         return None
-    msg_id = message_id(builder.settings, subscriber, period)
-    claimed = subs.claim(
-        {
-            "subscriber_id": subscriber["id"],
-            "period": period,
-            "state": "claimed",
-            "owner": owner,
-            "lease_until": lease,
-            "attempts": 1,
-            "message_id": msg_id,
-            "content": digest.content(),
-            "claimed_at": stamp(now),
-        }
-    )
-    if not claimed:  # another sender claimed it between our look at the log and now
-        report.busy.append(email)
-        return None
-    digest.message_id = msg_id
-    return digest
+    digest.message_id = message_id(builder.settings, subscriber, period)
+    claim = {
+        "subscriber_id": subscriber["id"],
+        "period": period,
+        "state": "claimed",
+        "owner": owner,
+        "lease_until": lease,
+        "attempts": 1,
+        "message_id": digest.message_id,
+        "content": digest.content(),
+        "claimed_at": stamp(now),
+    }
+    return digest, claim

@@ -20,9 +20,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import itertools
 import os
 import re
 import textwrap
+import time
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
@@ -43,6 +45,7 @@ _SPACES = re.compile(r"\s+")
 _LATEXISH = re.compile(r"[\\$]")
 _HEADER_SAFE = re.compile(r"^[\x20-\x7e]*$")
 _A = 'style="color:#0b57d0;"'
+_BOUNDARIES = itertools.count(1)
 #: Where a digest's own "why this paper" line goes in a shared paper fragment.
 _WHY = "\x00why\x00"
 
@@ -211,7 +214,7 @@ class Renderer:
             ("To", email),
             ("Subject", Header(subject, "utf-8").encode() if not subject.isascii() else subject),
             ("Date", formatdate(usegmt=True)),
-            ("Message-ID", msg_id or f"<digest.{os.urandom(8).hex()}@{self.domain}>"),
+            ("Message-ID", msg_id or f"<digest.{os.getpid()}.{next(_BOUNDARIES)}.{time.time_ns()}@{self.domain}>"),
             ("List-Id", f"paperboy digest <digest.{self.domain}>"),
             ("List-Unsubscribe", f"<{links.unsubscribe}>"),
             ("List-Unsubscribe-Post", "List-Unsubscribe=One-Click"),
@@ -243,7 +246,8 @@ class DigestMail:
 
     def __bytes__(self) -> bytes:
         if self._bytes is None:
-            boundary = f"=_paperboy_{os.urandom(12).hex()}"
+            # "=_" never occurs in base64 bodies, so the boundary cannot collide with them
+            boundary = f"=_paperboy_{os.getpid()}_{next(_BOUNDARIES)}"
             head = "".join(f"{name}: {value}\r\n" for name, value in self.headers)
             head += f'MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary="{boundary}"\r\n\r\n'
             self._bytes = (

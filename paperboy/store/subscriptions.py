@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, insert, or_, select, union_all, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy.store import schema as t
@@ -25,6 +25,40 @@ from paperboy.store.rows import as_dict
 
 sub, send, sent = t.subscribers.c, t.digest_sends.c, t.digest_papers.c
 p = t.papers.c
+
+
+def _liked_query() -> Any:
+    """Votes and saves of the account with address ``:email``, the latest ``:limit``, with their vectors.
+
+    Built once: constructing it per call cost more than running it (named subqueries, bound values).
+    """
+    u, v, pv, c, ci = t.users.c, t.votes.c, t.paper_vectors.c, t.collections.c, t.collection_items.c
+    user = select(u.id).where(u.email == bindparam("email")).scalar_subquery()
+    mine = union_all(
+        select(v.paper_id.label("paper_id"), v.created_at.label("at")).where(v.user_id == user),
+        select(ci.paper_id, ci.added_at)
+        .select_from(t.collection_items.join(t.collections, c.id == ci.collection_id))
+        .where(c.user_id == user),
+    ).subquery("mine")
+    latest = (
+        select(mine.c.paper_id, func.max(mine.c.at).label("at"))
+        .group_by(mine.c.paper_id)
+        .order_by(func.max(mine.c.at).desc())
+        .limit(bindparam("limit"))
+        .subquery("latest")
+    )
+    return (
+        select(latest.c.paper_id, p.title, pv.model, pv.vector)
+        .select_from(
+            latest.join(t.papers, p.id == latest.c.paper_id).outerjoin(
+                t.paper_vectors, pv.paper_id == latest.c.paper_id
+            )
+        )
+        .order_by(latest.c.at.desc())
+    )
+
+
+_LIKED = _liked_query()
 
 #: Preference columns a subscriber may change.
 PREFERENCES = ("frequency", "sections", "items", "categories", "searches")
@@ -145,17 +179,18 @@ class Subscriptions:
                     out[row.subscriber_id] = as_dict(row)
         return out
 
-    def claim(self, row: dict[str, Any]) -> bool:
-        """Insert a new claim (``row`` holds every column); False when the row already exists.
-
-        One insert: the primary key decides between two senders, on every backend.
-        """
-        try:
-            with self.engine.begin() as conn:
-                conn.execute(insert(t.digest_sends).values(row))
-        except IntegrityError:
-            return False
-        return True
+    def claim(self, rows: list[dict[str, Any]], owner: str) -> set[tuple[int, str]]:
+        """Insert new claims (``rows`` hold every column, ``owner`` theirs); the (subscriber, period)
+        pairs this owner now holds.  One transaction for many: the primary key decides each row
+        between two senders, and a row someone else inserted first is simply not ours."""
+        if not rows:
+            return set()
+        with self.engine.begin() as conn:
+            insert_ignore(conn, t.digest_sends, rows, ["subscriber_id", "period"])
+            query = select(send.subscriber_id, send.period).where(
+                send.owner == owner, in_values(conn, send.subscriber_id, [r["subscriber_id"] for r in rows])
+            )
+            return {(sid, period) for sid, period in conn.execute(query)}
 
     def take_over(
         self, subscriber_id: int, period: str, old_owner: str, old_state: str, owner: str, lease_until: str, now: str
@@ -255,32 +290,9 @@ class Subscriptions:
     def liked(self, email: str, model: str, limit: int = 100) -> list[tuple[str, str, bytes | None]]:
         """(paper id, title, vector of ``model`` or None) of the papers the account with this address
         upvoted or saved in a collection, latest first: one query for the "papers like yours" section."""
-        u, v, pv, c, ci = t.users.c, t.votes.c, t.paper_vectors.c, t.collections.c, t.collection_items.c
-        user = select(u.id).where(u.email == email.lower()).scalar_subquery()
-        mine = union_all(
-            select(v.paper_id.label("paper_id"), v.created_at.label("at")).where(v.user_id == user),
-            select(ci.paper_id, ci.added_at)
-            .select_from(t.collection_items.join(t.collections, c.id == ci.collection_id))
-            .where(c.user_id == user),
-        ).subquery()
-        latest = (
-            select(mine.c.paper_id, func.max(mine.c.at).label("at"))
-            .group_by(mine.c.paper_id)
-            .order_by(func.max(mine.c.at).desc())
-            .limit(limit)
-            .subquery()
-        )
-        query = (
-            select(latest.c.paper_id, p.title, pv.model, pv.vector)
-            .select_from(
-                latest.join(t.papers, p.id == latest.c.paper_id).outerjoin(
-                    t.paper_vectors, pv.paper_id == latest.c.paper_id
-                )
-            )
-            .order_by(latest.c.at.desc())
-        )
         with self.engine.connect() as conn:
-            return [(pid, title, vec if kind == model else None) for pid, title, kind, vec in conn.execute(query)]
+            rows = conn.execute(_LIKED, {"email": email.lower(), "limit": limit})
+            return [(pid, title, vec if kind == model else None) for pid, title, kind, vec in rows]
 
     def window_end(self, until: str) -> tuple[str | None, int]:
         """(The newest announcement day on or before ``until``, the store's change counter now)."""
