@@ -138,11 +138,12 @@ def test_hot_ordering_in_listings(filled, people):
     act.vote(newer, people[0]["id"], True, STAMP)
     for u in people[:2]:
         act.vote(same_day, u["id"], True, STAMP)
-    ranked = [p["id"] for p in act.trending(None)]
-    # a day newer beats three votes (log10 3 < 0.5); on the same day more votes rank higher
-    assert ranked == [newer, older, same_day]
+    ranked = [p["id"] for p in act.trending("2026-07-01")]
+    # HF_ID (seven Hugging Face upvotes on 10 July) leads; then a day newer beats three votes
+    # (log10 3 < 0.5); on the same day more votes rank higher
+    assert ranked == [HF_ID, newer, older, same_day]
     act.vote(older, people[3]["id"], True, STAMP)  # four votes beat a day (log10 4 > 0.5)
-    assert [p["id"] for p in act.trending(None)] == [older, newer, same_day]
+    assert [p["id"] for p in act.trending("2026-07-01")] == [HF_ID, older, newer, same_day]
     assert _stats(filled, older)["upvotes"] == 4
     week, _ = act.announced_between("2026-07-01", "2026-07-02", "trending", 3)
     assert [p["id"] for p in week] == [older, newer, same_day]
@@ -336,7 +337,7 @@ def test_hidden_papers_are_left_out_of_listings(filled, people, community):
     assert act.hidden_ids() == {LATEST, "2607.00031"}
     day, total = act.announced_between("2026-07-10", "2026-07-10")
     assert LATEST not in {p["id"] for p in day} and total == 2
-    assert act.trending(None) == []
+    assert [p["id"] for p in act.trending(None)] == [HF_ID]  # its votes came from Hugging Face
     assert act.listed([LATEST, DAY1]) == [_stats(filled, DAY1)]
     assert act.listed([LATEST], include_hidden=True)[0]["hidden"]
     assert act.user_votes(alice["id"]) == [] and act.user_submissions(alice["id"]) == []
