@@ -47,12 +47,21 @@ class Mailbox:
     temporary: dict[str, int] = field(default_factory=dict)
     #: addresses answered 550.
     refuse: set[str] = field(default_factory=set)
+    #: the answer to MAIL FROM instead of 250 (e.g. "530 5.7.0 Authentication required").
+    mail_from_reply: str | None = None
     #: called with the number of messages accepted so far, before accepting the next one;
     #: returning a reply string (e.g. "451 ...") answers that instead.
     on_data: Callable[[int], str | None] | None = None
     messages: list[EmailMessage] = field(default_factory=list)
     attempts: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
+        if self.mail_from_reply:
+            return self.mail_from_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
         with self.lock:

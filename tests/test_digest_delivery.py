@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from digestkit import Mailbox, day, free_port, load, mail_settings, smtp_server
 
-from paperboy.services.delivery import LEASE, RateLimit, Sender, send_digests
+from paperboy.services.delivery import LEASE, RateLimit, Sender, ServerRefused, send_digests
 from paperboy.services.subscriptions import Subscribing
 from paperboy.store import Store
 
@@ -96,6 +96,19 @@ def test_a_550_bounce_stops_all_mail_to_the_address(st, mailbox):
         assert "reader02@example.org" not in report.sent + report.deferred + report.bounced
     assert mailbox.attempts.count("reader02@example.org") == 1
     assert "reader02@example.org" not in mailbox.count_by_recipient()
+
+
+def test_a_refused_sender_stops_the_run_without_bouncing_anybody(st, mailbox):
+    """A 5xx to MAIL FROM (say, a relay wanting authentication) is about us, not the subscribers."""
+    mailbox.mail_from_reply = "530 5.7.0 Authentication required"
+    with pytest.raises(ServerRefused):
+        send_digests(st, st.settings, day(DAY))
+    assert st.subscriptions.counts()["bounced"] == 0
+    assert {r["state"] for r in st.subscriptions.sends(period=DAY)} == {"failed"}
+    assert len(mailbox.attempts) == 0
+    mailbox.mail_from_reply = None
+    assert sorted(send_digests(st, st.settings, day(DAY)).sent) == SUBSCRIBERS
+    assert_exactly_one_each(st, mailbox)
 
 
 def test_the_rate_limit_spaces_messages():

@@ -39,11 +39,15 @@ def send_command(
     day: DateOption = None,
 ) -> None:
     """Send every due digest once (safe to run again, and from cron beside ``paperboy serve``)."""
-    from paperboy.services.delivery import send_digests
+    from paperboy.services.delivery import ServerRefused, send_digests
 
     with open_store(ctx) as store:
         assert store.settings is not None
-        report = send_digests(store, store.settings, _day(day), only=to, dry_run=dry_run)
+        try:
+            report = send_digests(store, store.settings, _day(day), only=to, dry_run=dry_run)
+        except ServerRefused as exc:
+            console.print(f"[red]error:[/red] {exc} (nothing was marked bounced; fix the smtp_* settings)")
+            raise typer.Exit(1) from exc
     table = Table(title=f"digests for {report.day}{' (dry run: nothing sent)' if dry_run else ''}")
     table.add_column("outcome")
     table.add_column("subscribers", justify="right")

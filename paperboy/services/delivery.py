@@ -19,8 +19,10 @@ window, in one transaction right after the server's final ``250``.  Therefore:
 
 **Failures.**  Temporary ones (SMTP 4xx, no connection) are retried with exponential back-off
 (``digest_backoff`` seconds, doubling, ``digest_retries`` times); if they last, the claim is
-released as ``failed`` and the next run retries it.  Permanent ones (5xx) mark the address bounced:
-no more mail goes to it until its owner subscribes and confirms again.  At most
+released as ``failed`` and the next run retries it.  Permanent ones (5xx) for the recipient mark
+the address bounced: no more mail goes to it until its owner subscribes and confirms again.  A
+permanent refusal of the session itself (our sender address, authentication, TLS) is no subscriber's
+fault: the run stops with ``ServerRefused`` and leaves everything for the next one.  At most
 ``digest_rate_per_minute`` messages leave per sending process.
 """
 
@@ -67,9 +69,34 @@ class Deferred(Exception):
     """Temporary failures outlasted the retries; the next run tries again."""
 
 
+class ServerRefused(Exception):
+    """The server refused *us* for good (sender address, authentication, greeting, TLS), not an address.
+
+    No digest can go out until the settings are fixed, so the run stops (releasing its claims) rather
+    than marking every subscriber bounced or retrying thousands of times.
+    """
+
+
 # -- sending one message ----------------------------------------------------------------------------
+#: Refusals about the session, not the recipient.
+_SESSION_ERRORS = (
+    smtplib.SMTPSenderRefused,
+    smtplib.SMTPAuthenticationError,
+    smtplib.SMTPHeloError,
+    smtplib.SMTPConnectError,
+    smtplib.SMTPNotSupportedError,
+)
+
+
 def _mail_error(exc: Exception) -> MailError:
-    """An SMTP failure as ``MailError``, permanent for 5xx (as ``Mailer.send`` decides)."""
+    """An SMTP failure as ``MailError``, permanent for 5xx (as ``Mailer.send`` decides).
+
+    Raises ``ServerRefused`` for permanent refusals of the session (see there).
+    """
+    if isinstance(exc, _SESSION_ERRORS):
+        code = getattr(exc, "smtp_code", 500)
+        if code >= 500 or isinstance(exc, smtplib.SMTPNotSupportedError):
+            raise ServerRefused(f"the mail server refused this sender or session: {exc}") from exc
     if isinstance(exc, smtplib.SMTPResponseException):
         return MailError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}", permanent=500 <= exc.smtp_code < 600)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
