@@ -260,3 +260,14 @@ def test_saved_papers_count_as_liked_too(st, mailbox):
     (msg,) = mailbox.messages
     assert [TOPICS[topic_of(p)][0] for p in ids_in(msg)] == ["quantum"]
     assert "LIKE THE PAPERS YOU SAVED OR UPVOTED" in text_part(msg)
+
+
+@pytest.mark.usefixtures("cheap_hashes")
+def test_papers_marked_not_interested_are_left_out(st, mailbox):
+    from paperboy.services.accounts import Accounts
+
+    user = Accounts(st, st.settings).register("picky", "picky@example.org", "correct horse battery")
+    st.library.set_feedback(user["id"], "2607.05000", "not_interested", "2026-07-08T06:00:00Z")
+    subscribe(st, "picky@example.org", **ONLY_TRENDING)
+    send_digests(st, st.settings, day("2026-07-08"))
+    assert sorted(ids_in(mailbox.messages[0])) == [f"2607.0500{n}" for n in range(1, 6)]

@@ -1,7 +1,8 @@
 """Building email digests: which papers each subscriber gets, in which sections.
 
 A digest holds papers announced since the subscriber's last digest (up to "today" in the digest
-time zone), never one already sent to them, ranked within the sections they chose:
+time zone), never one already sent to them nor one their account marked "not interested", ranked
+within the sections they chose:
 
 * **trending**: the window's papers by the stored hot score's formula (votes, then recency);
 * **categories**: new papers in the chosen arXiv categories (``cs`` means every ``cs.*``), by the same rank;
@@ -206,7 +207,7 @@ class DigestBuilder:
         chosen = set(subscriber.get("sections") or ())
         if not window.papers or not chosen:
             return Digest(subscriber, period, today, [], window_info)
-        taken = self.subs.sent_papers(subscriber["id"]) if subscriber.get("last_period") else set()
+        taken = self.subs.excluded(subscriber["id"], subscriber["email"])
         items = max(1, int(subscriber.get("items") or 5))
         picked: dict[str, tuple[list[str], dict[str, str]]] = {}
         for name in PRIORITY:

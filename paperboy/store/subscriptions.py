@@ -60,6 +60,21 @@ def _liked_query() -> Any:
 
 _LIKED = _liked_query()
 
+
+def _excluded_query() -> Any:
+    """Papers never to put in ``:subscriber``'s digest: already sent to them, or marked "not
+    interested" by the account with their address ``:email``."""
+    f, u = t.paper_feedback.c, t.users.c
+    return union_all(
+        select(sent.paper_id).where(sent.subscriber_id == bindparam("subscriber")),
+        select(f.paper_id)
+        .select_from(t.paper_feedback.join(t.users, u.id == f.user_id))
+        .where(u.email == bindparam("email"), f.kind == "not_interested"),
+    )
+
+
+_EXCLUDED = _excluded_query()
+
 #: Preference columns a subscriber may change.
 PREFERENCES = ("frequency", "sections", "items", "categories", "searches")
 
@@ -293,6 +308,11 @@ class Subscriptions:
         with self.engine.connect() as conn:
             rows = conn.execute(_LIKED, {"email": email.lower(), "limit": limit})
             return [(pid, title, vec if kind == model else None) for pid, title, kind, vec in rows]
+
+    def excluded(self, subscriber_id: int, email: str) -> set[str]:
+        """Papers a subscriber's digest must leave out: sent before, or marked "not interested"."""
+        with self.engine.connect() as conn:
+            return set(conn.execute(_EXCLUDED, {"subscriber": subscriber_id, "email": email.lower()}).scalars())
 
     def window_end(self, until: str) -> tuple[str | None, int]:
         """(The newest announcement day on or before ``until``, the store's change counter now)."""
