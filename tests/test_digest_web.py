@@ -148,9 +148,16 @@ def test_preferences(web):
     assert sub["searches"] == ["robot grasping", "<script>alert(1)</script>"]
     page = web.client.get(path).text
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    for bad in ({"categories": "cs.LG; DROP TABLE"}, {"items": "500"}, {"frequency": "hourly"}, {"sections": ["spam"]}):
-        r = web.post(path, {"frequency": "daily", "items": "5", **bad})
-        assert r.status_code == 400 and 'class="error"' in r.text
+    bad_values = [
+        ({"categories": "cs.LG; DROP TABLE"}, "Not an arXiv category"),
+        ({"items": "500"}, "between 1 and 20"),
+        ({"frequency": "hourly"}, "daily or weekly"),
+        ({"sections": ["spam"]}, "Unknown section"),
+        ({"sections": []}, "at least one section"),
+    ]
+    for bad, error in bad_values:
+        r = web.post(path, {"frequency": "daily", "items": "5", "sections": ["trending"], **bad})
+        assert r.status_code == 400 and 'class="error"' in r.text and error in r.text
     assert web.store.subscriptions.by_email("reader@example.org")["frequency"] == "weekly"
     assert web.client.post(path, data={"frequency": "daily"}).status_code == 403  # no CSRF token
 

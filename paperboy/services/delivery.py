@@ -319,17 +319,24 @@ def send_digests(
     batch: list[tuple[Digest, dict[str, Any], Any]] = []
     unqueued: list[Digest] = []
 
+    def queue_all(digests: list[tuple[Digest, Any]]) -> None:
+        """Queue claimed digests; until queued, each is in ``unqueued`` (released if the run dies)."""
+        unqueued[:] = [digest for digest, _ in digests]
+        for digest, msg in digests:
+            pipeline.put(digest, msg)
+            unqueued.pop(0)
+
     def claim_batch() -> None:
         """Claim the batch's digests in one transaction; queue the ones that are ours."""
         won = subs.claim([row for _, row, _ in batch], owner)
-        unqueued.extend(d for d, row, _ in batch if (row["subscriber_id"], row["period"]) in won)
+        mine = []
         for digest, row, msg in batch:
-            if (row["subscriber_id"], row["period"]) not in won:  # another sender was first
+            if (row["subscriber_id"], row["period"]) in won:
+                mine.append((digest, msg))
+            else:  # another sender was first
                 report.busy.append(digest.subscriber["email"])
-                continue
-            pipeline.put(digest, msg)
-            unqueued.remove(digest)
         batch.clear()
+        queue_all(mine)
 
     try:
         for subscriber in subscribers:
@@ -346,9 +353,7 @@ def send_digests(
             digest, claim = found
             msg = renderer.render(digest, subscribing.links(subscriber), digest.message_id)
             if claim is None:  # a claim taken over: already ours
-                unqueued.append(digest)
-                pipeline.put(digest, msg)
-                unqueued.remove(digest)
+                queue_all([(digest, msg)])
             else:
                 batch.append((digest, claim, msg))
                 if len(batch) >= CLAIM_BATCH:

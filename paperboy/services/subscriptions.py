@@ -144,6 +144,8 @@ def clean_preferences(
         unknown = chosen - set(SECTIONS)
         if unknown:
             raise SubscriptionError(f"Unknown section: {sorted(unknown)[0][:40]}", "sections")
+        if not chosen:
+            raise SubscriptionError("Choose at least one section (or unsubscribe).", "sections")
         out["sections"] = [s for s in SECTIONS if s in chosen]
     if items is not None:
         try:
