@@ -271,3 +271,15 @@ def test_papers_marked_not_interested_are_left_out(st, mailbox):
     subscribe(st, "picky@example.org", **ONLY_TRENDING)
     send_digests(st, st.settings, day("2026-07-08"))
     assert sorted(ids_in(mailbox.messages[0])) == [f"2607.0500{n}" for n in range(1, 6)]
+
+
+def test_without_a_mail_server_digests_go_to_the_outbox(settings):
+    from email import message_from_bytes, policy
+
+    with Store.open(settings) as store:
+        load(store)
+        subscribe(store, "reader@example.org", **ONLY_TRENDING)
+        assert send_digests(store, settings, day("2026-07-08")).sent == ["reader@example.org"]
+    (eml,) = (settings.home / "outbox").glob("*.eml")
+    msg = message_from_bytes(eml.read_bytes(), policy=policy.default)
+    assert msg["To"] == "reader@example.org" and msg.get_content_type() == "multipart/alternative"

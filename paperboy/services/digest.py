@@ -161,7 +161,6 @@ class DigestBuilder:
         self.weekday = weekday_number(settings.digest_weekday)
         self._windows: dict[tuple[str, str, str, int], _Window] = {}
         self._ends: dict[str, tuple[str | None, int]] = {}
-        self._has_vectors: bool | None = None
 
     def period(self, subscriber: dict[str, Any], today: date) -> str | None:
         """The period a subscriber's digest for ``today`` belongs to (None: not due)."""
