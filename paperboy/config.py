@@ -103,8 +103,11 @@ class Settings:
     digest_backoff: float = 2.0
     #: Papers per section in a new subscription's digest.
     digest_items: int = 5
-    #: SMTP connections a digest run keeps open at once (each message still goes over one).
-    digest_connections: int = 2
+    #: SMTP connections each digest process keeps open at once (a message waits for the server's
+    #: replies four times; several connections keep building busy meanwhile).
+    digest_connections: int = 4
+    #: Processes a digest run uses; 0: one per core (at most 4) for runs of 1,000 digests or more.
+    digest_workers: int = 0
 
     @property
     def db_url(self) -> str:

@@ -262,6 +262,14 @@ def test_two_senders_at_once_never_send_a_digest_twice(st, mailbox):
     assert_exactly_one_each(st, mailbox)
 
 
+def test_a_run_in_two_processes_sends_each_digest_once(st, mailbox):
+    """Big runs use a process per core, each with a share of the subscribers; forced here for eight."""
+    report = send_digests(st, st.settings.with_overrides(digest_workers=2), day(DAY))
+    assert sorted(report.sent) == SUBSCRIBERS
+    assert_exactly_one_each(st, mailbox)
+    assert sorted(send_digests(st, st.settings.with_overrides(digest_workers=2), day(DAY)).done) == SUBSCRIBERS
+
+
 def test_a_claim_held_by_a_live_sender_is_left_alone_until_its_lease_ends(st, mailbox):
     from datetime import UTC, datetime
 

@@ -29,6 +29,7 @@ fault: the run stops with ``ServerRefused`` and leaves everything for the next o
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import queue
 import smtplib
@@ -54,6 +55,9 @@ log = logging.getLogger(__name__)
 #: How long a claim protects a digest whose sender may still be alive on another host: longer than
 #: the longest hand-over (all retries with their back-off and time-outs).
 LEASE = timedelta(minutes=30)
+#: Runs with at least this many subscribers use several processes when ``digest_workers`` is 0.
+PARALLEL_FROM = 1000
+MAX_WORKERS = 4
 #: Digests claimed per transaction (each is still handed over and recorded on its own).
 CLAIM_BATCH = 32
 #: Longest wait between two retries.
@@ -285,6 +289,7 @@ def send_digests(
     write_index: bool = True,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     stop: threading.Event | None = None,
+    partition: tuple[int, int] | None = None,
 ) -> RunReport:
     """Send every due digest once (``only``: one address); see the module's guarantee.
 
@@ -297,11 +302,37 @@ def send_digests(
     the previous ones over, so waiting for the server's replies costs no building time.  Each digest
     still goes claim, hand-over, record, in that order; an error in any thread ends the run and every
     claimed digest not handed over is released for the next run.
+
+    Big runs use one process per core (``digest_workers``): each takes the subscribers whose id
+    falls in its ``partition`` ``(k, n)``, with its own store connection, index and senders.
     """
     today = today or today_in(settings, clock())
     report = RunReport(today, dry_run)
     subs = store.subscriptions
     subscribers = subs.active(only)
+    if partition is None:
+        workers = _workers(settings, len(subscribers)) if sender is None else 1
+        if workers > 1:
+            helpers = _Helpers(settings, today, only, dry_run, workers)
+            try:
+                own = send_digests(
+                    store,
+                    settings,
+                    today,
+                    only=only,
+                    dry_run=dry_run,
+                    sender=sender,
+                    keyword=keyword,
+                    write_index=write_index,
+                    clock=clock,
+                    stop=stop,
+                    partition=(0, workers),
+                )
+            finally:
+                reports = helpers.join()
+            return _merged(today, dry_run, [own, *reports])
+    else:
+        subscribers = [s for s in subscribers if s["id"] % partition[1] == partition[0]]
     if keyword is None and any(s["searches"] and "searches" in s["sections"] for s in subscribers):
         keyword = open_keyword(settings, store, write=write_index)
     builder = DigestBuilder(store, settings, keyword)
@@ -371,6 +402,80 @@ def send_digests(
         pipeline.finish()
     log.info("digest run for %s: %s", today, report.summary())
     return report
+
+
+def _workers(settings: Settings, due: int) -> int:
+    """Processes for a run of ``due`` subscribers."""
+    if settings.digest_workers > 0:
+        return settings.digest_workers
+    return min(os.cpu_count() or 1, MAX_WORKERS) if due >= PARALLEL_FROM else 1
+
+
+def _merged(day: date, dry_run: bool, reports: list[RunReport]) -> RunReport:
+    out = RunReport(day, dry_run)
+    for report in reports:
+        for name in out.summary():
+            getattr(out, name).extend(getattr(report, name))
+    return out
+
+
+def _partition_main(
+    settings: Settings, today: date, only: str | None, dry_run: bool, part: tuple[int, int], results: Any
+) -> None:
+    """A helper process of a big run: one partition of the subscribers, its outcome sent back."""
+    try:
+        with Store.open(settings) as store:
+            report = send_digests(store, settings, today, only=only, dry_run=dry_run, write_index=False, partition=part)
+        results.put((part[0], report, None))
+    except BaseException as exc:  # reported to the parent, which raises it
+        results.put((part[0], None, exc))
+
+
+class _Helpers:
+    """The helper processes of a big run (partitions 1..n-1; the calling process takes partition 0)."""
+
+    def __init__(self, settings: Settings, today: date, only: str | None, dry_run: bool, n: int) -> None:
+        ctx = multiprocessing.get_context("spawn")  # no fork: the parent has threads and open connections
+        self.results = ctx.Queue()
+        self.procs = [
+            ctx.Process(
+                target=_partition_main,
+                args=(settings, today, only, dry_run, (k, n), self.results),
+                name=f"paperboy-digests-{k}",
+                daemon=True,
+            )
+            for k in range(1, n)
+        ]
+        for proc in self.procs:
+            proc.start()
+
+    def join(self) -> list[RunReport]:
+        """Wait for every helper; raise the first error one of them met (or its death)."""
+        reports: dict[int, RunReport] = {}
+        error: BaseException | None = None
+        waiting = {k + 1 for k in range(len(self.procs))}
+        while waiting:
+            try:
+                part, report, exc = self.results.get(timeout=1.0)
+            except queue.Empty:
+                dead = [k for k in waiting if not self.procs[k - 1].is_alive()]
+                if dead and self.results.empty():
+                    for k in dead:
+                        waiting.discard(k)
+                        error = error or RuntimeError(
+                            f"digest worker {k} died (exit code {self.procs[k - 1].exitcode})"
+                        )
+                continue
+            waiting.discard(part)
+            if exc is not None:
+                error = error or exc
+            else:
+                reports[part] = report
+        for proc in self.procs:
+            proc.join(timeout=10)
+        if error is not None:
+            raise error
+        return [reports[k] for k in sorted(reports)]
 
 
 class _Pipeline:

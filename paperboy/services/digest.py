@@ -308,7 +308,9 @@ class DigestBuilder:
         norm = float(np.linalg.norm(centroid))
         if norm == 0.0:
             return [], {}
-        scores = matrix @ (centroid / norm)
+        # einsum, not BLAS: OpenBLAS spreads a matrix-vector product over threads, which on a busy
+        # machine made it 40 times slower (4.6 ms against 0.1 ms for a week of papers)
+        scores = np.einsum("ij,j->i", matrix, centroid / norm)
         skip = taken | set(liked_ids)
         depth = min(len(ids), items + len(skip) + 1)
         top = np.argpartition(-scores, depth - 1)[:depth] if depth < len(ids) else np.arange(len(ids))
