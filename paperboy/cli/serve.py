@@ -46,8 +46,9 @@ def serve_command(
     if settings.digest_schedule:  # one schedule process, however many workers: they never send
         from paperboy.services.digest_schedule import main as schedule_main
 
+        # not a daemon: a big run starts helper processes, which daemons may not; it ends with us anyway
         scheduler = multiprocessing.get_context("spawn").Process(
-            target=schedule_main, args=(str(settings.home),), name="paperboy-digests", daemon=True
+            target=schedule_main, args=(str(settings.home),), name="paperboy-digests", daemon=False
         )
         scheduler.start()
     console.print(f"paperboy on [bold]http://{host}:{port}[/bold] (home {settings.home}); indexing status at /status")

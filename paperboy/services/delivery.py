@@ -405,7 +405,9 @@ def send_digests(
 
 
 def _workers(settings: Settings, due: int) -> int:
-    """Processes for a run of ``due`` subscribers."""
+    """Processes for a run of ``due`` subscribers (one inside a daemon process, which may not have children)."""
+    if multiprocessing.current_process().daemon:
+        return 1
     if settings.digest_workers > 0:
         return settings.digest_workers
     return min(os.cpu_count() or 1, MAX_WORKERS) if due >= PARALLEL_FROM else 1
