@@ -39,9 +39,24 @@ def readable(text: str | None) -> str:
     return _SPACES.sub(" ", converted).strip() or text
 
 
+def _source_prefix(text: str, width: int) -> str:
+    """Enough of a LaTeX source to fill ``width`` readable characters, never ending inside ``$…$``.
+
+    Converting a whole abstract costs about 10 ms when it holds LaTeX; a preview needs its start.
+    """
+    cut = min(len(text), width * 2)
+    while cut < len(text) and text.count("$", 0, cut) % 2:
+        cut = text.find("$", cut)
+        cut = len(text) if cut < 0 else cut + 1
+    return text[:cut]
+
+
 def preview(text: str | None, width: int = 300) -> str:
     """The start of a readable text, cut at a word boundary."""
-    text = readable(text)
+    source = text or ""
+    text = readable(_source_prefix(source, width) if _LATEXISH.search(source) else source)
+    if len(text) <= width and len(source) > width * 2:
+        text = readable(source)  # the prefix rendered short (long commands): convert the whole text
     if len(text) <= width:
         return text
     cut = text.rfind(" ", 0, width)
