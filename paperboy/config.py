@@ -95,7 +95,7 @@ class Settings:
     digest_weekday: str = "monday"
     #: Send digests on the schedule from ``paperboy serve`` (off: use cron and ``paperboy digest send``).
     digest_schedule: bool = True
-    #: Messages per minute at most, per sending process (0: no limit).
+    #: Messages per minute at most, per run (its processes share it; 0: no limit).
     digest_rate_per_minute: int = 600
     #: Retries of a temporary failure (SMTP 4xx, no connection) before it is left for the next run.
     digest_retries: int = 5

@@ -23,7 +23,7 @@ released as ``failed`` and the next run retries it.  Permanent ones (5xx) for th
 the address bounced: no more mail goes to it until its owner subscribes and confirms again.  A
 permanent refusal of the session itself (our sender address, authentication, TLS) is no subscriber's
 fault: the run stops with ``ServerRefused`` and leaves everything for the next one.  At most
-``digest_rate_per_minute`` messages leave per sending process.
+``digest_rate_per_minute`` messages leave per run (its processes share the limit).
 """
 
 from __future__ import annotations
@@ -344,7 +344,10 @@ def send_digests(
     if sender is not None:
         senders = [sender]
     else:
-        rate = RateLimit(settings.digest_rate_per_minute)
+        per_minute = settings.digest_rate_per_minute
+        if partition is not None and per_minute > 0:  # the run's limit, shared by its processes
+            per_minute = max(1, per_minute // partition[1])
+        rate = RateLimit(per_minute)
         senders = [Sender(settings, rate=rate) for _ in range(max(1, settings.digest_connections))]
     pipeline = _Pipeline(store, senders, owner, report, clock, close=sender is None)
     batch: list[tuple[Digest, dict[str, Any], Any]] = []
