@@ -72,7 +72,9 @@ class Server:
         cmd = [sys.executable, "-m", "paperboy.cli.main", "--home", str(home), "serve", "--port", str(self.port)]
         cmd += ["--workers", str(workers), "--no-index"]
         env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-        self.proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
         deadline = time.time() + 180
         while time.time() < deadline:
             try:
@@ -129,7 +131,10 @@ def _wrk(url: str, paths: list[str], workdir: Path) -> tuple[float, float, int]:
     match = _LATENCY.search(out)
     p99 = float(match.group(1)) * _UNITS[match.group(2)] if match else float("nan")
     errors = 0
-    for pattern in (r"Non-2xx or 3xx responses: (\d+)", r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)"):
+    for pattern in (
+        r"Non-2xx or 3xx responses: (\d+)",
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+    ):
         found = re.search(pattern, out)
         if found:
             errors += sum(int(g) for g in found.groups())
@@ -202,9 +207,17 @@ def _vote_storm(url: str, home: Path) -> list[Row]:
         if shown != VOTERS or stored != VOTERS:
             wrong.append(f"{pid}: api {shown}, store {stored}, expected {VOTERS}")
     requests = sum(len(papers) * 2 + len(w) for w in withdraws.values()) + (VOTERS - len(withdraws)) * len(papers) * 2
-    verdict = "all counts right, no errors" if not wrong and not errors else f"{len(wrong)} wrong counts, {len(errors)} errors"
+    verdict = (
+        "all counts right, no errors"
+        if not wrong and not errors
+        else f"{len(wrong)} wrong counts, {len(errors)} errors"
+    )
     return [
-        (f"{VOTERS} concurrent voters on {VOTED_PAPERS} papers ({requests:,} vote requests)", verdict, "no vote lost, no error"),
+        (
+            f"{VOTERS} concurrent voters on {VOTED_PAPERS} papers ({requests:,} vote requests)",
+            verdict,
+            "no vote lost, no error",
+        ),
         ("vote requests/s during the storm", f"{requests / seconds:,.0f}", ""),
     ]
 
@@ -233,7 +246,9 @@ def run() -> list[Row]:
                 rate = statistics.median(r[0] for r in results)
                 p99 = statistics.median(r[1] for r in results)
                 errors = sum(r[2] for r in results)
-                rows.append((f"{kind}: requests/s ({CONNECTIONS} connections, {workers} workers)", f"{rate:,.0f}", ">= 300"))
+                rows.append(
+                    (f"{kind}: requests/s ({CONNECTIONS} connections, {workers} workers)", f"{rate:,.0f}", ">= 300")
+                )
                 rows.append((f"{kind}: p99 latency", f"{p99:.1f} ms", "<= 100 ms"))
                 rows.append((f"{kind}: errors", str(errors), "0"))
             rows += _vote_storm(server.url, home)
