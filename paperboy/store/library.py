@@ -265,16 +265,20 @@ class Library:
             last = rows[-1][0]
 
     def vectors(self, model: str, ids: Iterable[str]) -> dict[str, bytes]:
-        """Stored vectors of ``model`` for the papers among ``ids`` (float32 bytes)."""
+        """Stored vectors of ``model`` for the papers among ``ids`` (float32 bytes).
+
+        Looked up by paper id alone (a paper has one vector row) and the model compared here: with
+        the model in the WHERE clause SQLite walks the (model, seq) index, every vector of the model.
+        """
         ids = list(ids)
         v = t.paper_vectors.c
         out: dict[str, bytes] = {}
         with self.engine.connect() as conn:
             for start in range(0, len(ids), 5000):
-                query = select(v.paper_id, v.vector).where(
-                    v.model == model, in_values(conn, v.paper_id, ids[start : start + 5000])
+                query = select(v.paper_id, v.model, v.vector).where(
+                    in_values(conn, v.paper_id, ids[start : start + 5000])
                 )
-                out.update((pid, vec) for pid, vec in conn.execute(query))
+                out.update((pid, vec) for pid, made_by, vec in conn.execute(query) if made_by == model)
         return out
 
     def vector_models(self) -> dict[str, int]:
