@@ -64,8 +64,9 @@ class Settings:
     submit_max_age_days: int = 30
     #: Hours a password-reset link works.
     reset_hours: int = 2
-    #: Seconds a page shown to visitors who are not signed in may be served from cache (0: never).
-    page_cache_seconds: float = 5.0
+    #: Pages for visitors who are not signed in are cached until votes, comments or papers change;
+    #: this is how often (seconds) a web process looks for such a change (0: no cache).
+    page_cache_seconds: float = 1.0
     #: Anybody may register (turn off for a private installation: admins add users from the CLI).
     registration_open: bool = True
 

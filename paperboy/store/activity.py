@@ -96,6 +96,12 @@ def _visible() -> Any:
     return func.coalesce(s.hidden, False) == False  # noqa: E712 - SQL, not Python
 
 
+def _bump(conn: Any) -> None:
+    """Count one more change to what pages show (see ``Activity.generation``)."""
+    counter = t.counters.c
+    conn.execute(update(t.counters).where(counter.name == "activity").values(value=counter.value + 1))
+
+
 class Activity:
     """Reads and writes of votes, comments, submissions and paper listings."""
 
@@ -152,6 +158,12 @@ class Activity:
             query = query.where(p.announced >= since)
         with self.engine.connect() as conn:
             return [as_dict(r) for r in conn.execute(query)]
+
+    def generation(self) -> tuple[int, int]:
+        """(papers' change counter, activity counter): equal values mean pages about papers are unchanged."""
+        with self.engine.connect() as conn:
+            activity = conn.execute(select(t.counters.c.value).where(t.counters.c.name == "activity")).scalar() or 0
+            return conn.execute(select(func.max(p.seq))).scalar() or 0, activity
 
     def latest_day(self) -> str | None:
         """The newest announcement day in the store."""
@@ -222,6 +234,7 @@ class Activity:
                 .where(s.paper_id == paper_id, s.submitted_by.is_(None))
                 .values(submitted_by=user_id, submitted_at=now)
             )
+            _bump(conn)
             return done.rowcount == 1
 
     def submissions_since(self, user_id: int, since: str) -> int:
@@ -242,6 +255,7 @@ class Activity:
         with self.engine.begin() as conn:
             insert_ignore(conn, t.paper_stats, [self._blank(paper_id)], ["paper_id"])
             conn.execute(update(t.paper_stats).where(s.paper_id == paper_id).values(hidden=hidden))
+            _bump(conn)
 
     # -- comments ------------------------------------------------------------------------
     def add_comment(self, paper_id: str, user_id: int, body: str, now: str) -> int:
@@ -285,6 +299,7 @@ class Activity:
         """Replace a comment's text."""
         with self.engine.begin() as conn:
             conn.execute(update(t.comments).where(t.comments.c.id == comment_id).values(body=body, edited_at=now))
+            _bump(conn)
 
     def delete_comment(self, comment_id: int) -> None:
         """Remove a comment for good."""
@@ -349,4 +364,5 @@ class Activity:
         total = votes + (paper[3] if paper else 0)
         row = {"paper_id": paper_id, "upvotes": votes, "num_comments": n_comments, "hot": hot_score(total, day)}
         upsert(conn, t.paper_stats, [row], ["paper_id"])
+        _bump(conn)
         return row

@@ -360,3 +360,12 @@ feed_tokens = Table(
     Column("created_at", String(20), nullable=False),
     Column("last_used_at", String(20)),
 )
+
+#: Change counters: ``activity`` goes up with every vote, comment, submission or hiding, so
+#: caches of pages (which show those) know when they are stale without reading the rows.
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    Column("value", Integer, nullable=False),
+)

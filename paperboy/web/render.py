@@ -12,6 +12,7 @@ import hmac
 import secrets
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -197,42 +198,77 @@ def safe_next(target: str | None, default: str = "/") -> str:
 # -- the anonymous page cache ---------------------------------------------------------------
 #: Stands for the visitor's CSRF token in cached pages (a NUL never occurs in rendered HTML).
 _CSRF_MARK = "\x00csrf\x00"
-PAGE_CACHE_ENTRIES = 4096
+#: Memory one web process may spend on cached pages.
+PAGE_CACHE_BYTES = 96 * 1024 * 1024
 
 
 class PageCache:
-    """Rendered anonymous pages of one app, by URL, with the time they were made."""
+    """Rendered anonymous pages of one app, by URL, valid while the store's generation holds.
+
+    The generation (papers' change counter, activity counter) is read at most every
+    ``page_cache_seconds``; when it moves, every page is dropped.  Least recently used pages go
+    first when the cache outgrows ``PAGE_CACHE_BYTES``.
+    """
 
     def __init__(self) -> None:
-        self.pages: dict[str, tuple[float, str]] = {}
+        self.pages: OrderedDict[str, str] = OrderedDict()
+        self.size = 0
         self.lock = threading.Lock()
+        self.generation: Any = None
+        self.checked = -1e9
+
+    def sync(self, read_generation: Callable[[], Any], every: float) -> None:
+        """Drop every page if the store changed since the last look (looking at most every ``every`` s)."""
+        now = time.monotonic()
+        if now - self.checked < every:
+            return
+        generation = read_generation()
+        with self.lock:
+            self.checked = now
+            if generation != self.generation:
+                self.generation = generation
+                self.pages.clear()
+                self.size = 0
+
+    def get(self, key: str) -> str | None:
+        with self.lock:
+            page = self.pages.get(key)
+            if page is not None:
+                self.pages.move_to_end(key)
+            return page
+
+    def put(self, key: str, page: str) -> None:
+        with self.lock:
+            old = self.pages.pop(key, None)
+            self.size += len(page) - (len(old) if old else 0)
+            self.pages[key] = page
+            while self.size > PAGE_CACHE_BYTES and self.pages:
+                self.size -= len(self.pages.popitem(last=False)[1])
 
 
 def cached_page(request: Request, build: Callable[[str], HTMLResponse]) -> HTMLResponse:
-    """A page for visitors who are not signed in, served from a cache for a few seconds.
+    """A page for visitors who are not signed in, from the cache while nothing it shows changed.
 
     ``build(csrf)`` renders the page with the given CSRF token.  Signed-in users, whose pages
     show their own votes, always get a fresh page.  Cached pages hold a mark where the CSRF token
-    goes, replaced by each visitor's own token, so no visitor ever gets another's token.  Votes
-    and comments show up for anonymous visitors after at most ``page_cache_seconds``.
+    goes, replaced by each visitor's own token, so no visitor ever gets another's token.  A vote,
+    comment or import shows to anonymous visitors within ``page_cache_seconds`` (1 s).
     """
-    ttl = services(request).settings.page_cache_seconds
-    if ttl <= 0 or (request.cookies.get(SESSION_COOKIE) and current_user(request) is not None):
+    svc = services(request)
+    every = svc.settings.page_cache_seconds
+    if every <= 0 or (request.cookies.get(SESSION_COOKIE) and current_user(request) is not None):
         return build(csrf_token(request))
     cache: PageCache = request.app.state.page_cache
+    cache.sync(svc.store.activity.generation, every)
     key = request.url.path + "?" + request.url.query
-    now = time.monotonic()
-    hit = cache.pages.get(key)
-    if hit is None or now - hit[0] > ttl:
+    page = cache.get(key)
+    if page is None:
         response = build(_CSRF_MARK)
         if response.status_code != 200:
             return build(csrf_token(request))
-        hit = (now, bytes(response.body).decode())
-        with cache.lock:
-            if len(cache.pages) >= PAGE_CACHE_ENTRIES:
-                cache.pages.clear()
-            cache.pages[key] = hit
-    response = HTMLResponse(hit[1].replace(_CSRF_MARK, csrf_token(request)))
+        page = bytes(response.body).decode()
+        cache.put(key, page)
+    response = HTMLResponse(page.replace(_CSRF_MARK, csrf_token(request)))
     response.headers["Cache-Control"] = "private, no-cache"
     set_csrf_cookie(request, response)
     return response
