@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from paperboy.indices.embed_job import embed_pending
-from paperboy.services.search import SearchService
+from paperboy.indices.keyword import Hit
+from paperboy.services.search import SearchService, fuse
 from paperboy.sources.base import finish
 from paperboy.sources.record import PaperRecord
 
@@ -143,3 +144,16 @@ def test_similar_papers(service, store, embedder):
     recent = service.similar("2501.00004", since="2025-02-01")
     assert recent and all(r.paper["announced"] >= "2025-02-01" for r in recent)
     assert service.similar("9999.99999") == []
+
+
+def test_fusion_weighs_bm25_against_the_best_hit_and_cosine():
+    ranked = fuse([Hit("a", 10.0), Hit("b", 5.0)], {"a": 0.2, "b": 0.9, "c": 0.95}, weight=0.4)
+    assert [pid for pid, _ in ranked] == ["b", "c", "a"]
+    assert dict(ranked) == pytest.approx({"a": 0.4 + 0.6 * 0.2, "b": 0.4 * 0.5 + 0.6 * 0.9, "c": 0.6 * 0.95})
+    assert [pid for pid, _ in fuse([], {"x": 0.1, "y": 0.3})] == ["y", "x"]
+    assert fuse([Hit("z", 0.0)], {}) == [("z", 0.0)]  # no positive BM25: no division by zero
+
+
+def test_hybrid_explains_keyword_only_candidates_with_their_cosine(service):
+    page = service.search("grasping", mode="hybrid", limit=10)
+    assert page.results and all(r.semantic_score is not None for r in page.results)

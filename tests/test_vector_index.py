@@ -112,3 +112,16 @@ def test_filtered_search_and_narrow_filters(store, tmp_path):
     assert {n.id for n in only_three} == {"2501.00001", "2501.00002", "2501.00003"}
     assert only_three[0].id == "2501.00001"
     assert index.search(x[1], 10, allow=lambda pid: False) == []
+
+
+def test_similarities_are_exact_cosines(store, tmp_path):
+    x = clustered(50)
+    fill(store, 50)
+    embed_all(store, "m", x)
+    index = VectorIndex.open(tmp_path / "v", "m", DIM)
+    index.catch_up(store)
+    q = clustered(1, seed=5)[0]
+    sims = index.similarities(3 * q, ["2501.00003", "2501.00007", "9999.99999"])
+    assert set(sims) == {"2501.00003", "2501.00007"}
+    assert sims["2501.00003"] == pytest.approx(float(x[3] @ q), abs=1e-5)
+    assert index.similarities(q, []) == {}
