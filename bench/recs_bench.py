@@ -142,7 +142,7 @@ def eval_rows(home: Path) -> list[Row]:
     with Store.open(settings) as store:
         model = Recommender(store, settings).model()
         start = time.perf_counter()
-        features = store_features(store, model)
+        features = store_features(store, model, sanity="svm" in methods)
         built = time.perf_counter() - start
     index = {pid: i for i, pid in enumerate(features.ids)}
     splits, unknown = split_users(users, index, seed=0)

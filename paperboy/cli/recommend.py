@@ -134,7 +134,7 @@ def eval_recs_command(
     with open_store(ctx) as store:
         model = Recommender(store, store.settings).model()
         with console.status("reading the store's papers…") as status:
-            features = store_features(store, model, progress=lambda text: status.update(text))
+            features = store_features(store, model, lambda text: status.update(text), sanity="svm" in methods)
         index = {pid: i for i, pid in enumerate(features.ids)}
         splits, unknown = split_users(asked, index, seed)
         if not splits:

@@ -80,8 +80,13 @@ def split_users(
     return splits, unknown
 
 
-def store_features(store: Store, model: str | None, progress: Callable[[str], None] | None = None) -> Features:
-    """Every paper of the store as features: stored embeddings of ``model`` and TF-IDF fitted on all texts."""
+def store_features(
+    store: Store, model: str | None, progress: Callable[[str], None] | None = None, sanity: bool = True
+) -> Features:
+    """Every paper of the store as features: stored embeddings of ``model`` and TF-IDF fitted on all texts.
+
+    ``sanity``: also arxiv-sanity-lite's capped TF-IDF, for the ``svm`` baseline.
+    """
     say = progress or (lambda _text: None)
     ids: list[str] = []
     texts: list[str] = []
@@ -91,6 +96,10 @@ def store_features(store: Store, model: str | None, progress: Callable[[str], No
             texts.append(paper_text(title, abstract))
     say(f"{len(ids):,} papers; fitting TF-IDF")
     vectorizer, tfidf = fit_tfidf(texts)
+    tfidf_sanity = None
+    if sanity:
+        say(f"{len(ids):,} papers; fitting arxiv-sanity's TF-IDF")
+        tfidf_sanity = fit_tfidf(texts, sanity=True)[1]
     del texts
     dense = has = None
     if model:
@@ -101,7 +110,7 @@ def store_features(store: Store, model: str | None, progress: Callable[[str], No
         dense, has = decode_vectors([blobs.get(pid) for pid in ids], None)
         del blobs
     terms = vectorizer.get_feature_names_out() if vectorizer is not None else None
-    return Features(ids, dense, has, tfidf, terms)
+    return Features(ids, dense, has, tfidf, terms, tfidf_sanity)
 
 
 def _user_examples(features: Features, rows: list[int]) -> Examples:

@@ -1,7 +1,9 @@
 """A user's taste as a scoring function over papers, in the ways ``paperboy eval-recs`` compares.
 
 Two kinds of features describe a paper: its stored sentence embedding (MiniLM, unit length) and
-TF-IDF over its title and abstract (unit length; arxiv-sanity-lite's settings).  A taste is
+TF-IDF over its title and abstract (unit length): every word and word pair found in two or more
+papers, since an author's papers are told apart by their rarest terms (method and dataset names);
+the ``svm`` baseline keeps arxiv-sanity-lite's own TF-IDF, capped at its 20,000 most frequent terms.  A taste is
 learnt from positives (saves and votes, each with a weight: recent ones weigh more) and
 negatives ("not interested").  The methods:
 
@@ -12,7 +14,8 @@ negatives ("not interested").  The methods:
 * ``svm-emb``: the same SVM on the embeddings (``C=0.1``).
 * ``knn``: the highest (weighted) cosine to a single positive, so a user with several interests
   is not averaged into none of them (the mean of the top 2, 3 or 5 did worse).
-* ``tfidf``: cosine to the weighted mean of the positives' TF-IDF rows.
+* ``tfidf``: cosine to the weighted mean of the positives' TF-IDF rows, less its part along the
+  average paper's (what every paper shares says nothing about a taste; Rocchio's idea).
 * ``mix`` (the default): the z-scored sum of ``centroid``, ``knn``, ``tfidf`` and half the highest
   TF-IDF cosine to a single positive, minus a penalty for closeness to a negative.  Its parts and
   weights were chosen on 300 authors apart from the benchmark's 500 (README, "Recommendations");
@@ -40,7 +43,7 @@ KNN = 1
 MIX = {"centroid": 1.0, "knn": 1.0, "tfidf": 1.0, "tfidf_knn": 0.5, "negative": 2.0}
 #: Cosine to a "not interested" paper from which the penalty starts (below it, papers only share a field).
 NEGATIVE_FLOOR = 0.5
-#: arxiv-sanity-lite's TF-IDF (compute.py), without the author names it adds: users in the
+#: arxiv-sanity-lite's TF-IDF options (compute.py), without the author names it adds: users in the
 #: evaluation are authors, and names would let every method find an author's papers by name.
 TFIDF_OPTIONS: dict[str, Any] = {
     "strip_accents": "unicode",
@@ -55,7 +58,8 @@ TFIDF_OPTIONS: dict[str, Any] = {
     "sublinear_tf": True,
     "dtype": np.float32,
 }
-MAX_TERMS = 20000
+#: arxiv-sanity-lite's vocabulary cap, kept for the ``svm`` baseline only.
+SANITY_TERMS = 20000
 #: arxiv-sanity-lite's SVM (serve.py); on embeddings a larger C does better (see README).
 SVM_C = {"svm": 0.01, "svm-emb": 0.1}
 
@@ -65,18 +69,23 @@ def paper_text(title: str, abstract: str) -> str:
     return f"{title or ''} {abstract or ''}".strip()
 
 
-def fit_tfidf(texts: list[str]) -> tuple[Any, sparse.csr_matrix | None]:
+def fit_tfidf(texts: list[str], sanity: bool = False) -> tuple[Any, sparse.csr_matrix | None]:
     """(a TF-IDF vectorizer fitted on ``texts``, their rows), or (None, None) when they hold no usable word.
 
-    Document-frequency cut-offs follow arxiv-sanity-lite for large sets and relax for small ones
-    (a store of a few dozen titles still gets words).
+    paperboy's own: terms in at least two papers and at most half of them, no cap.  ``sanity``:
+    arxiv-sanity-lite's (at least 5 papers, the 20,000 most frequent terms).  Both relax for small
+    sets, so a store of a few dozen titles still gets words.
     """
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     n = len(texts)
-    tries = [(5, 0.5), (1, 1.0)] if n >= 5000 else ([(2, 0.5), (1, 1.0)] if n >= 200 else [(1, 1.0)])
+    if sanity:
+        tries = [(5, 0.5), (1, 1.0)] if n >= 5000 else ([(2, 0.5), (1, 1.0)] if n >= 200 else [(1, 1.0)])
+    else:
+        tries = [(2, 0.5), (1, 1.0)] if n >= 200 else [(1, 1.0)]
     for min_df, max_df in tries:
-        vectorizer = TfidfVectorizer(max_features=MAX_TERMS, min_df=min_df, max_df=max_df, **TFIDF_OPTIONS)
+        cap = SANITY_TERMS if sanity else None
+        vectorizer = TfidfVectorizer(max_features=cap, min_df=min_df, max_df=max_df, **TFIDF_OPTIONS)
         try:
             matrix = vectorizer.fit_transform(texts)
         except ValueError:  # empty vocabulary: only stop words, or nothing at all
@@ -113,9 +122,20 @@ class Features:
     tfidf: sparse.csr_matrix | None = None
     #: The TF-IDF column names (words and word pairs), for explanations.
     terms: np.ndarray | None = None
+    #: arxiv-sanity-lite's TF-IDF of the same papers, for the ``svm`` baseline (else it uses ``tfidf``).
+    tfidf_sanity: sparse.csr_matrix | None = None
+    _common: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def common_direction(self) -> np.ndarray | None:
+        """The average paper's TF-IDF direction (unit length), computed once."""
+        if self._common is None and self.tfidf is not None and self.tfidf.shape[0]:
+            mean = np.asarray(self.tfidf.mean(axis=0)).ravel().astype(np.float32)
+            norm = np.linalg.norm(mean)
+            self._common = mean / norm if norm > 0 else mean
+        return self._common
 
     @property
     def dense_share(self) -> float:
@@ -213,6 +233,9 @@ class Taste:
     def tfidf(self) -> np.ndarray:
         assert self.papers.tfidf is not None and self.pos.tfidf is not None
         profile = _weighted_mean(self.pos.tfidf, self.pos.weights)
+        common = self.papers.common_direction()
+        if common is not None:  # what every paper shares says nothing about this user
+            profile = profile - float(profile @ common) * common
         if self.neg is not None and self.neg.tfidf is not None and self.neg.tfidf.nnz:
             profile = profile - 0.5 * _weighted_mean(self.neg.tfidf, self.neg.weights)
         return np.asarray(self.papers.tfidf @ profile).ravel()
@@ -240,10 +263,12 @@ class Taste:
             matrix: Any = self.papers.dense
             pos_rows: Any = self.pos.dense
             neg_rows: Any = self.neg.dense if self.neg is not None else None
-        else:
+        elif self.papers.tfidf_sanity is not None:  # the evaluation: arxiv-sanity's own features
+            matrix, pos_rows, neg_rows = self.papers.tfidf_sanity, None, None
+        else:  # a window of candidates: its TF-IDF
             matrix, pos_rows = self.papers.tfidf, self.pos.tfidf
             neg_rows = self.neg.tfidf if self.neg is not None else None
-        assert matrix is not None and pos_rows is not None
+        assert matrix is not None
         n = matrix.shape[0]
         labels = np.zeros(n, dtype=np.int8)
         weights = np.ones(n, dtype=np.float64)
@@ -253,7 +278,7 @@ class Taste:
         outside = np.flatnonzero(in_pool < 0)
         if kind == "svm-emb" and self.pos.has_dense is not None:
             outside = outside[self.pos.has_dense[outside]]
-        if len(outside):
+        if len(outside) and pos_rows is not None:
             extra.append(pos_rows[outside])
             extra_labels.append(np.ones(len(outside), dtype=np.int8))
             extra_weights.append(np.ones(len(outside)))
