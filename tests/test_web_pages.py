@@ -309,7 +309,31 @@ def test_old_style_ids(web, path):
     assert f'action="/papers/{OLD_ID}/vote"' in r.text
 
 
-@pytest.mark.parametrize("path", ["2607.99999", "hep-th/9901002", "nothing/at/all", "..%2F..%2Fetc%2Fpasswd"])
+@pytest.mark.parametrize(
+    ("path", "target"),
+    [
+        (f"{DAY1}v1", DAY1),
+        (f"{DAY1}v7", DAY1),  # any version: the page shows the versions it knows
+        (f"arXiv:{DAY1}", DAY1),
+        (f"https://arxiv.org/abs/{DAY1}v2", DAY1),
+        (f"{OLD_ID}v3", OLD_ID),
+    ],
+)
+def test_other_forms_of_an_id_redirect_to_the_paper(web, path, target):
+    r = web.client.get(f"/papers/{path}", follow_redirects=False)
+    assert r.status_code == 301 and r.headers["location"] == f"/papers/{target}"
+    assert web.client.get(r.headers["location"]).status_code == 200
+
+
+def test_api_finds_a_paper_by_a_versioned_id(web):
+    r = web.client.get(f"/api/papers/{DAY1}v1")
+    assert r.status_code == 200 and r.json()["paper"]["id"] == DAY1
+    assert web.client.get("/api/papers/2607.99999v1").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path", ["2607.99999", "2607.99999v1", "hep-th/9901002", "nothing/at/all", "..%2F..%2Fetc%2Fpasswd"]
+)
 def test_missing_papers_are_404(web, path):
     r = web.client.get(f"/papers/{path}")
     assert r.status_code == 404 and "Submit it from arXiv" in r.text

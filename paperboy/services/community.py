@@ -62,9 +62,17 @@ class Community:
         self.fetch = fetch
 
     def visible_paper(self, paper_id: str, user: dict[str, Any] | None = None) -> dict[str, Any]:
-        """A paper with its activity; hidden ones only for admins.  ``NotFound`` otherwise."""
+        """A paper with its activity; hidden ones only for admins.  ``NotFound`` otherwise.
+
+        A versioned id, ``arXiv:`` form or arXiv URL finds the paper too (its ``id`` then differs
+        from ``paper_id``, so pages can redirect to the canonical address).
+        """
         admin = bool(user and user.get("is_admin"))
         found = self.activity.listed([paper_id], include_hidden=admin)
+        if not found:
+            parsed = parse_arxiv_id(paper_id)
+            if parsed and parsed[0] != paper_id:
+                found = self.activity.listed([parsed[0]], include_hidden=admin)
         if not found:
             raise NotFound(f"no paper {paper_id!r}")
         return found[0]

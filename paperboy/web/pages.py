@@ -7,7 +7,7 @@ from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperboy.services.community import NotAllowed, NotFound, Refused
 from paperboy.services.feed import WINDOWS, BadPeriod, parse_period
@@ -294,7 +294,7 @@ def hide_paper(
 
 
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
-def paper_page(request: Request, paper_id: str) -> HTMLResponse:
+def paper_page(request: Request, paper_id: str) -> Response:
     """A paper: whole abstract, authors, versions, links, votes, comments and similar papers."""
     svc = services(request)
     user = current_user(request)
@@ -302,6 +302,8 @@ def paper_page(request: Request, paper_id: str) -> HTMLResponse:
         paper = svc.community.visible_paper(paper_id, user)
     except NotFound as exc:
         raise HTTPException(404, f"No paper {paper_id!r} here. Submit it from arXiv on the Submit page.") from exc
+    if paper["id"] != paper_id:  # 2501.00001v2, arXiv:2501.00001, an arXiv URL: one address per paper
+        return RedirectResponse(paper_url(paper["id"]), status_code=301)
     return cached_page(request, lambda csrf: _paper_page(request, paper, user, csrf))
 
 
