@@ -155,8 +155,6 @@ def api_user(request: Request) -> dict[str, Any]:
     return user
 
 
-
-
 # -- reading ------------------------------------------------------------------------------------
 @router.get("/daily_papers", response_model=list[PaperItem])
 def daily_papers(

@@ -41,8 +41,6 @@ def voted_ids(request: Request, papers: list[dict[str, Any]]) -> set[str]:
     return services(request).store.activity.voted(user["id"], [p["id"] for p in papers])
 
 
-
-
 # -- feeds ----------------------------------------------------------------------------------
 def _feed_page(request: Request, kind: str | None, slug: str | None, sort: str, page: int) -> HTMLResponse:
     svc = services(request)
