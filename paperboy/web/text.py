@@ -63,9 +63,30 @@ def preview(text: str | None, width: int = 300) -> str:
     return text[: cut if cut > width // 2 else width].rstrip(" ,;:") + "…"
 
 
+_URL = re.compile(r"https?://[^\s<>\"'`]+")
+
+
+def _link(url: str) -> str:
+    """An escaped link for a URL found in text, without the punctuation that ends its sentence."""
+    tail = ""
+    while url and url[-1] in ".,;:!?)]}":
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break  # Wikipedia-style URLs keep their own closing parenthesis
+        url, tail = url[:-1], url[-1] + tail
+    href = html.escape(url)
+    return f'<a href="{href}" rel="nofollow noopener">{href}</a>{html.escape(tail)}'
+
+
 def paragraphs(text: str | None) -> Markup:
-    """A readable text as escaped HTML."""
-    return Markup(html.escape(readable(text)))
+    """A readable text as escaped HTML, its http(s) URLs as links (abstracts often give the code's)."""
+    plain = readable(text)
+    out, at = [], 0
+    for match in _URL.finditer(plain):
+        out.append(html.escape(plain[at : match.start()]))
+        out.append(_link(match.group()))
+        at = match.end()
+    out.append(html.escape(plain[at:]))
+    return Markup("".join(out))
 
 
 def render_markdown(source: str) -> Markup:
