@@ -24,7 +24,6 @@ USER, PASSWORD = "reader", "a long password"
 INTERESTS = ["diffusion language models", "retrieval augmented generation evaluation"]
 PAGES = {
     "daily": "/",
-    "trending": "/trending?window=month",
     "search": "/search?q=speculative+decoding+cat%3Acs.CL",
     "for-you": "/for-you",
 }
