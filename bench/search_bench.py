@@ -489,7 +489,7 @@ def _rankings(service: SearchService, text: str) -> tuple[list[Hit], list[tuple[
     keyword = service.keyword.search(query, limit=search_module.DEPTH)
     assert service.vectors is not None and service.embedder is not None
     qvec = service.embedder.embed_query(service._semantic_text(query))
-    semantic = [(n.id, n.score) for n in service.vectors.search(qvec, search_module.DEPTH, service._allow(query))]
+    semantic = [(n.id, n.score) for n in service._nearest(qvec, query, search_module.DEPTH)]
     cosine = dict(semantic)
     cosine |= service.vectors.similarities(qvec, [h.id for h in keyword if h.id not in cosine])
     return keyword, semantic, cosine

@@ -122,11 +122,18 @@ class KeywordPage:
 def day_number(paper: dict[str, Any]) -> int | None:
     """The paper's announcement day as YYYYMMDD (falling back to its publication date)."""
     for key in ("announced", "published"):
-        value = paper.get(key)
-        if isinstance(value, str) and len(value) >= 10 and value[4] == "-" and value[7] == "-":
-            digits = value[:4] + value[5:7] + value[8:10]
-            if digits.isdigit():
-                return int(digits)
+        day = day_of(paper.get(key))
+        if day is not None:
+            return day
+    return None
+
+
+def day_of(value: Any) -> int | None:
+    """``YYYY-MM-DD…`` as the number YYYYMMDD (None for anything else)."""
+    if isinstance(value, str) and len(value) >= 10 and value[4] == "-" and value[7] == "-":
+        digits = value[:4] + value[5:7] + value[8:10]
+        if digits.isdigit():
+            return int(digits)
     return None
 
 
@@ -192,7 +199,8 @@ def _category_filter(categories: list[str]) -> tv.Query:
     return tv.Query.boolean_query(should)
 
 
-def _day(d: Any) -> int:
+def date_number(d: Any) -> int:
+    """A date as the number YYYYMMDD (the ``day`` field's form)."""
     return d.year * 10000 + d.month * 100 + d.day
 
 
@@ -374,8 +382,8 @@ class KeywordIndex:
         if query.categories:
             filters.append(_category_filter(query.categories))
         if query.since or query.until:
-            lo = _day(query.since) if query.since else None
-            hi = _day(query.until) if query.until else None
+            lo = date_number(query.since) if query.since else None
+            hi = date_number(query.until) if query.until else None
             if lo is not None and hi is not None and lo > hi:
                 return None
             filters.append(tv.Query.range_query(SCHEMA, "day", tv.FieldType.Integer, lo, hi))
@@ -414,6 +422,31 @@ class KeywordIndex:
     def search(self, query: Query | str, limit: int = 10, offset: int = 0) -> list[Hit]:
         """Like ``search_page`` but only the hits."""
         return self.search_page(query, limit, offset).hits
+
+    def admitted(self, query: Query, ids: list[str]) -> set[str]:
+        """Which of ``ids`` pass the query's filters and exclusions (its words are not asked for).
+
+        For checking another engine's candidates: one term-set query, however many papers the
+        filters or exclusions cover.
+        """
+        only = Query(
+            excluded=query.excluded,
+            excluded_phrases=query.excluded_phrases,
+            authors=query.authors,
+            categories=query.categories,
+            since=query.since,
+            until=query.until,
+        )
+        if not ids or only.is_empty:
+            return set(ids)
+        tq = self.build(only)
+        if tq is None:  # an impossible filter admits nothing; exclusions of stop words exclude nothing
+            return set() if only.has_filters else set(ids)
+        both = tv.Query.boolean_query(
+            [(tv.Occur.Must, tq), (tv.Occur.Must, tv.Query.term_set_query(SCHEMA, "id", list(ids)))]
+        )
+        searcher = self._index.searcher()
+        return {h.id for h in self._run(searcher, both, len(ids), 0, False)}
 
     def count(self, query: Query | str) -> int:
         """How many papers ``search`` would page through (after the any-word fallback, if it applies)."""

@@ -34,6 +34,7 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
+from paperboy.indices.facets import Facets
 from paperboy.store import Store
 
 FORMAT = 1
@@ -63,6 +64,8 @@ class VectorIndex:
         self.ids: list[str] = []
         self.labels: dict[str, int] = {}
         self.index = self._empty(1024)
+        #: Each label's day and categories for filtered searches (filled on first use, see ``Facets.sync``).
+        self.facets = Facets()
 
     def _empty(self, capacity: int) -> hnswlib.Index:
         index = hnswlib.Index(space="cosine", dim=self.dim)
@@ -172,13 +175,23 @@ class VectorIndex:
         sims = vectors @ (q / (np.linalg.norm(q) or 1.0))  # stored vectors are unit length (cosine space)
         return {pid: float(sim) for pid, sim in zip(known, sims, strict=True)}
 
-    def search(self, query: np.ndarray, k: int = 10, allow: Callable[[str], bool] | None = None) -> list[Neighbour]:
-        """The ``k`` nearest papers to ``query`` (cosine), optionally only those ``allow`` accepts."""
+    def search(
+        self, query: np.ndarray, k: int = 10, allow: Callable[[str], bool] | np.ndarray | None = None
+    ) -> list[Neighbour]:
+        """The ``k`` nearest papers to ``query`` (cosine), optionally only those ``allow`` admits:
+        a predicate on paper ids, or a boolean mask over labels (labels past its end are refused)."""
         if not self.ids or k <= 0:
             return []
         k = min(k, len(self.ids))
         self.index.set_ef(max(EF_SEARCH, k))
-        label_filter = None if allow is None else (lambda label: allow(self.ids[label]))
+        label_filter: Callable[[int], bool] | None
+        if allow is None:
+            label_filter = None
+        elif isinstance(allow, np.ndarray):
+            admitted, size = allow, len(allow)
+            label_filter = lambda label: label < size and bool(admitted[label])  # noqa: E731
+        else:
+            label_filter = lambda label: allow(self.ids[label])  # noqa: E731
         try:
             labels, distances = self.index.knn_query(
                 np.asarray(query, dtype=np.float32).reshape(1, -1), k=k, filter=label_filter

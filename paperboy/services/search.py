@@ -42,9 +42,9 @@ from typing import Any
 import numpy as np
 
 from paperboy.config import Settings
-from paperboy.indices.keyword import Hit, KeywordIndex, snippet
+from paperboy.indices.keyword import MAX_DEPTH, Hit, KeywordIndex, snippet
 from paperboy.indices.query import Query, parse_query
-from paperboy.indices.vector import VectorIndex
+from paperboy.indices.vector import Neighbour, VectorIndex
 from paperboy.store import Store
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -52,8 +52,8 @@ MODES = ("hybrid", "keyword", "semantic")
 KEYWORD_WEIGHT = 0.4
 #: How deep each ranking is read before fusing.
 DEPTH = 100
-#: Filters admitting at most this many papers are applied inside the vector search.
-MAX_ALLOWED = 200_000
+#: Most papers an author filter admits to the vector search (the keyword engine's deepest page).
+MAX_ALLOWED = MAX_DEPTH
 #: Cosine at or above which another paper counts as a duplicate in "similar papers".
 DUPLICATE = 0.985
 
@@ -165,7 +165,7 @@ class SearchService:
         depth = max(DEPTH, offset + limit)
         keyword_hits = [] if mode == "semantic" else self.keyword.search(query, limit=depth)
         qvec = self.embedder.embed_query(self._semantic_text(query)) if mode != "keyword" else None
-        semantic_hits = [] if qvec is None else self.vectors.search(qvec, depth, allow=self._allow(query))
+        semantic_hits = [] if qvec is None else self._nearest(qvec, query, depth)
         kw_rank = {h.id: (i, h.score) for i, h in enumerate(keyword_hits)}
         sem = {n.id: n.score for n in semantic_hits}
         if mode == "keyword":
@@ -183,18 +183,28 @@ class SearchService:
     def _semantic_text(query: Query) -> str:
         return " ".join([*query.phrases, *query.terms])
 
-    def _allow(self, query: Query) -> Callable[[str], bool] | None:
-        """The papers the query's filters and exclusions admit, as a predicate for the vector search."""
-        excluded: set[str] = set()
-        if query.excluded or query.excluded_phrases:  # exclusions hold in every mode
-            excluded = {h.id for h in self.keyword.search(self._exclusions(query), limit=MAX_ALLOWED)}
-        if query.has_filters:
+    def _allow(self, query: Query) -> Callable[[str], bool] | np.ndarray | None:
+        """What the vector search may walk to under the query's filters: a mask over the vector
+        index's labels for categories and dates (``indices/facets.py``), the keyword engine's
+        matches when authors are named (an author's papers are few).  Exclusions are checked after
+        the walk (``_admitted``), since excluded words can cover any share of the corpus."""
+        if not query.has_filters or self.vectors is None:
+            return None
+        if query.authors:
             only_filters = replace(query, terms=[], phrases=[], excluded=[], excluded_phrases=[])
-            allowed = {h.id for h in self.keyword.search(only_filters, limit=MAX_ALLOWED)} - excluded
-            return allowed.__contains__
-        if excluded:
-            return lambda pid: pid not in excluded
-        return None
+            return {h.id for h in self.keyword.search(only_filters, limit=MAX_ALLOWED)}.__contains__
+        facets = self.vectors.facets
+        facets.sync(self.vectors.ids, self.vectors.labels, self.store.iter_facets(facets.last_seq))
+        return facets.mask(query.categories, query.since, query.until)
+
+    def _nearest(self, qvec: np.ndarray, query: Query, k: int) -> list[Neighbour]:
+        """The vector search under the query's filters, without papers its exclusions leave out."""
+        assert self.vectors is not None
+        found = self.vectors.search(qvec, k, allow=self._allow(query))
+        if query.excluded or query.excluded_phrases:
+            admitted = self.keyword.admitted(query, [n.id for n in found])
+            found = [n for n in found if n.id in admitted]
+        return found
 
     @staticmethod
     def _exclusions(query: Query) -> Query:
@@ -246,7 +256,6 @@ class SearchService:
 
             vec = self.embedder.embed_documents([document_text(paper)])[0]
         query = parse_query(None, since=since) if since else Query()
-        allow = self._allow(query)
-        found = self.vectors.search(vec, limit + 10, allow=allow)
+        found = self._nearest(vec, query, limit + 10)
         keep = [(n.id, n.score) for n in found if n.id != paper_id and n.score < DUPLICATE][:limit]
         return self._results(keep, Query(), {}, dict(keep), None)

@@ -159,6 +159,27 @@ class Store:
                 yield as_dict(row)
             last = rows[-1].seq
 
+    def iter_facets(
+        self, after_seq: int = 0, batch: int = 20000
+    ) -> Iterator[list[tuple[str, int, str | None, list[str]]]]:
+        """What search filters look at, for papers changed after ``after_seq``, in change order:
+        pages of ``(id, seq, announced or published date, categories)``."""
+        c = t.papers.c
+        last = after_seq
+        while True:
+            query = (
+                select(c.id, c.seq, func.coalesce(c.announced, c.published), c.categories)
+                .where(c.seq > last)
+                .order_by(c.seq)
+                .limit(batch)
+            )
+            with self.engine.connect() as conn:
+                rows = [(r[0], r[1], r[2], r[3] or []) for r in conn.execute(query)]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][1]
+
     def count_papers(self) -> int:
         """How many papers the store holds."""
         with self.engine.connect() as conn:
