@@ -28,7 +28,9 @@ def _papers(n: int, seed: int = 1) -> list[PaperRecord]:
     for i in range(n):
         day = None if i % 17 == 0 else date(2025, 1 + i % 12, 1 + i % 28).isoformat()
         cats = rng.sample(CATEGORIES, rng.randint(1, 3))
-        out.append(finish(PaperRecord(title=f"Paper {i}", id=f"2501.{i:05d}", categories=cats, announced=day, source="t")))
+        out.append(
+            finish(PaperRecord(title=f"Paper {i}", id=f"2501.{i:05d}", categories=cats, announced=day, source="t"))
+        )
     return out
 
 
