@@ -569,9 +569,15 @@ def snippet(text: str | None, terms: Iterable[str], width: int = 240) -> str:
     matches: list[tuple[int, int]] = []
     if stems:
         starts = tuple(prefixes)
+        # the window ends within ``width`` characters of the first match: no need to read further
+        stop = len(text)
         for m in _WORD_SPLIT_RE.finditer(text):
-            folded = _fold_word(m.group(0))
-            if folded and ((starts and folded.startswith(starts)) or _stem_word(folded) in stems):
+            if m.start() >= stop:
+                break
+            folded, stem = _fold_stem(m.group(0))
+            if folded and ((starts and folded.startswith(starts)) or stem in stems):
+                if not matches:
+                    stop = m.start() + max(20, width)
                 matches.append((m.start(), m.end()))
     start, end = _window(text, matches, width)
     parts: list[str] = ["…" if start > 0 else ""]
@@ -612,6 +618,13 @@ def _fold_word(word: str) -> str:
     """Lower case, accents folded (the author-name analyzer)."""
     tokens = _ANALYZERS[NAME_ANALYZER].analyze(word)
     return tokens[0] if tokens else ""
+
+
+@lru_cache(maxsize=131072)
+def _fold_stem(word: str) -> tuple[str, str]:
+    """A text's word folded and stemmed: one cache lookup per word of a snippet."""
+    folded = _fold_word(word)
+    return folded, _stem_word(folded) if folded else ""
 
 
 @lru_cache(maxsize=65536)
