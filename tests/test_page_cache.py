@@ -77,3 +77,26 @@ def test_the_cache_stays_within_its_memory_budget(web, monkeypatch):
         anonymous.get(f"/papers/date/{day}?sort=new")
     cache = web.app.state.page_cache
     assert 0 < cache.size <= 200_000 and cache.size == sum(len(p) for p in cache.pages.values())
+
+
+def test_api_answers_are_cached_until_a_vote_and_keep_their_shape(web):
+    day = sorted(DAYS)[-1]
+    pid = DAYS[day][0]
+    anonymous, voter = web.browser(), web.browser()
+
+    def upvotes(items: list[dict]) -> int:
+        return next(x["paper"]["upvotes"] for x in items if x["paper"]["id"] == pid)
+
+    first = anonymous.get(f"/api/daily_papers?date={day}")
+    assert first.status_code == 200 and first.headers["content-type"] == "application/json"
+    assert anonymous.get(f"/api/daily_papers?date={day}").content == first.content
+    assert f"json /api/daily_papers?date={day}" in web.app.state.page_cache.pages
+    one = anonymous.get(f"/api/papers/{pid}").json()
+    assert one["paper"]["id"] == pid and set(one) >= {"paper", "title", "summary", "publishedAt", "numComments"}
+    register(voter, "voter")
+    token = voter.cookies.get("pb_csrf")
+    assert voter.post(f"/api/papers/{pid}/vote", json={"up": True}, headers={"X-CSRF-Token": token}).status_code == 200
+    time.sleep(CHECK * 2)
+    assert upvotes(anonymous.get(f"/api/daily_papers?date={day}").json()) == upvotes(first.json()) + 1
+    assert anonymous.get(f"/api/papers/{pid}").json()["paper"]["upvotes"] == one["paper"]["upvotes"] + 1
+    assert anonymous.get("/api/daily_papers?date=2026-13-45").status_code == 400  # errors are not cached answers

@@ -10,12 +10,20 @@ from __future__ import annotations
 import hmac
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
+from pydantic import BaseModel, Field, TypeAdapter
 
 from paperboy.services.community import NotAllowed, NotFound, Refused
 from paperboy.services.feed import BadPeriod, Period, parse_period
-from paperboy.web.render import CSRF_COOKIE, CSRF_HEADER, RowId, community_error, current_user, services
+from paperboy.web.render import (
+    CSRF_COOKIE,
+    CSRF_HEADER,
+    RowId,
+    cached_json,
+    community_error,
+    current_user,
+    services,
+)
 
 router = APIRouter(prefix="/api", tags=["api"])
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page.")]
@@ -68,6 +76,12 @@ class SearchItem(PaperItem):
     highlight: dict[str, str] = {}
     keywordRank: int | None = None
     semanticScore: float | None = None
+
+
+#: Validators and serializers of the answers kept in the page cache (``cached_json``).
+_ITEM = TypeAdapter(PaperItem)
+_ITEMS = TypeAdapter(list[PaperItem])
+_RESULTS = TypeAdapter(list[SearchItem])
 
 
 class Comment(BaseModel):
@@ -165,7 +179,7 @@ def daily_papers(
     sort: Literal["publishedAt", "trending", "upvotes"] = "upvotes",
     limit: Limit = 50,
     p: Annotated[int, Query(ge=0, le=100_000, description="Page number, from 0 as on Hugging Face.")] = 0,
-) -> list[dict[str, Any]]:
+) -> Response:
     """Papers of a day, week or month (the latest day by default), as Hugging Face's ``/api/daily_papers``."""
     svc = services(request)
     period: Period | None = None
@@ -179,8 +193,9 @@ def daily_papers(
     except BadPeriod as exc:
         raise HTTPException(400, str(exc)) from exc
     order = {"publishedAt": "new", "trending": "trending", "upvotes": "votes"}[sort]
-    page = svc.feed.page(period, order, p + 1, limit)
-    return [item_json(x) for x in page.papers]
+    return cached_json(
+        request, _ITEMS, lambda: [item_json(x) for x in svc.feed.page(period, order, p + 1, limit).papers]
+    )
 
 
 @router.get("/papers/search", response_model=list[SearchItem])
@@ -190,8 +205,12 @@ def search_papers(
     limit: Limit = 20,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
     mode: Literal["hybrid", "keyword", "semantic"] = "hybrid",
-) -> list[dict[str, Any]]:
+) -> Response:
     """Search papers (hybrid by default), as Hugging Face's ``/api/papers/search``."""
+    return cached_json(request, _RESULTS, lambda: _search_items(request, q, limit, offset, mode))
+
+
+def _search_items(request: Request, q: str, limit: int, offset: int, mode: str) -> list[dict[str, Any]]:
     svc = services(request)
     if not q.strip():
         return []
@@ -306,6 +325,9 @@ def delete_comment(request: Request, comment_id: RowId) -> None:
 
 
 @router.get("/papers/{paper_id:path}", response_model=PaperItem)
-def get_paper(request: Request, paper_id: str) -> dict[str, Any]:
+def get_paper(request: Request, paper_id: str) -> Any:
     """One paper."""
-    return item_json(_paper(request, paper_id))
+    user = current_user(request)
+    if user is not None and user["is_admin"]:  # admins see hidden papers: not an answer for everyone
+        return item_json(_paper(request, paper_id))
+    return cached_json(request, _ITEM, lambda: item_json(_paper(request, paper_id)))

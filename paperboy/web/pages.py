@@ -294,15 +294,18 @@ def hide_paper(
 @router.get("/papers/{paper_id:path}", response_class=HTMLResponse)
 def paper_page(request: Request, paper_id: str) -> Response:
     """A paper: whole abstract, authors, versions, links, votes, comments and similar papers."""
-    svc = services(request)
-    user = current_user(request)
-    try:
-        paper = svc.community.visible_paper(paper_id, user)
-    except NotFound as exc:
-        raise HTTPException(404, f"No paper {paper_id!r} here. Submit it from arXiv on the Submit page.") from exc
-    if paper["id"] != paper_id:  # 2501.00001v2, arXiv:2501.00001, an arXiv URL: one address per paper
-        return RedirectResponse(paper_url(paper["id"]), status_code=301)
-    return cached_page(request, lambda csrf: _paper_page(request, paper, user, csrf))
+
+    def build(csrf: str) -> Response:  # the paper is looked up only when the page is not cached
+        user = current_user(request)
+        try:
+            paper = services(request).community.visible_paper(paper_id, user)
+        except NotFound as exc:
+            raise HTTPException(404, f"No paper {paper_id!r} here. Submit it from arXiv on the Submit page.") from exc
+        if paper["id"] != paper_id:  # 2501.00001v2, arXiv:2501.00001, an arXiv URL: one address per paper
+            return RedirectResponse(paper_url(paper["id"]), status_code=301)
+        return _paper_page(request, paper, user, csrf)
+
+    return cached_page(request, build)
 
 
 def _paper_page(request: Request, paper: dict[str, Any], user: dict[str, Any] | None, csrf: str) -> HTMLResponse:

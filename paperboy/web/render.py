@@ -21,6 +21,7 @@ from urllib.parse import quote, urlencode
 from fastapi import HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from pydantic import TypeAdapter
 
 from paperboy.web import text
 
@@ -211,7 +212,7 @@ class PageCache:
     """
 
     def __init__(self) -> None:
-        self.pages: OrderedDict[str, str] = OrderedDict()
+        self.pages: OrderedDict[str, str | bytes] = OrderedDict()
         self.size = 0
         self.lock = threading.Lock()
         self.generation: Any = None
@@ -230,14 +231,14 @@ class PageCache:
                 self.pages.clear()
                 self.size = 0
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: str) -> str | bytes | None:
         with self.lock:
             page = self.pages.get(key)
             if page is not None:
                 self.pages.move_to_end(key)
             return page
 
-    def put(self, key: str, page: str) -> None:
+    def put(self, key: str, page: str | bytes) -> None:
         with self.lock:
             old = self.pages.pop(key, None)
             self.size += len(page) - (len(old) if old else 0)
@@ -246,7 +247,7 @@ class PageCache:
                 self.size -= len(self.pages.popitem(last=False)[1])
 
 
-def cached_page(request: Request, build: Callable[[str], HTMLResponse]) -> HTMLResponse:
+def cached_page(request: Request, build: Callable[[str], Response]) -> Response:
     """A page for visitors who are not signed in, from the cache while nothing it shows changed.
 
     ``build(csrf)`` renders the page with the given CSRF token.  Signed-in users, whose pages
@@ -262,7 +263,7 @@ def cached_page(request: Request, build: Callable[[str], HTMLResponse]) -> HTMLR
     cache.sync(svc.store.activity.generation, every)
     key = request.url.path + "?" + request.url.query
     page = cache.get(key)
-    if page is None:
+    if not isinstance(page, str):
         response = build(_CSRF_MARK)
         if response.status_code != 200:
             return build(csrf_token(request))
@@ -272,3 +273,24 @@ def cached_page(request: Request, build: Callable[[str], HTMLResponse]) -> HTMLR
     response.headers["Cache-Control"] = "private, no-cache"
     set_csrf_cookie(request, response)
     return response
+
+
+def cached_json(request: Request, shape: TypeAdapter[Any], build: Callable[[], Any]) -> Response:
+    """A JSON answer that shows nobody's own data, from the page cache while the store holds still.
+
+    ``build()`` makes the value, ``shape`` validates and serializes it (once per store change,
+    not per request: for a page of search results that was most of the request's time).
+    """
+    svc = services(request)
+    every = svc.settings.page_cache_seconds
+    cache: PageCache = request.app.state.page_cache
+    key = "json " + request.url.path + "?" + request.url.query
+    if every > 0:
+        cache.sync(svc.store.activity.generation, every)
+        body = cache.get(key)
+        if isinstance(body, bytes):
+            return Response(body, media_type="application/json")
+    body = shape.dump_json(shape.validate_python(build()), by_alias=True)
+    if every > 0:
+        cache.put(key, body)
+    return Response(body, media_type="application/json")
