@@ -134,3 +134,8 @@ def run(repeats: int = 3) -> list[tuple[str, str, str]]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return rows
+
+
+if __name__ == "__main__":
+    for row in run():
+        print(" | ".join(row))
