@@ -231,6 +231,28 @@ def test_the_cached_window_follows_new_papers_and_hidden_ones(filled, settings):
     assert "2607.19999" not in [r.id for r in rec.recommend([old(2)], limit=50).results]
 
 
+def test_in_the_background_a_stale_window_answers_while_the_new_one_is_built(filled, settings):
+    import time
+
+    from paperboy.sources.base import finish
+    from paperboy.sources.record import PaperRecord
+
+    rec = Recommender(filled, settings, clock=lambda: NOW, check_every=0, background=True)
+    before = rec.recommend([old(2)], limit=50)
+    late = PaperRecord(
+        id="2607.19998", title="Chain of thought", announced="2026-07-10", abstract=TOPICS[2][1], source="jsonl"
+    )
+    filled.ingest("jsonl", "late", [finish(late)])
+    stale = rec.recommend([old(2)], limit=50)  # answered at once from the old window
+    assert stale.candidates == before.candidates and "2607.19998" not in [r.id for r in stale.results]
+    deadline = time.monotonic() + 30
+    while rec.recommend([old(2)], limit=50).candidates == before.candidates and time.monotonic() < deadline:
+        time.sleep(0.05)
+    fresh = rec.recommend([old(2)], limit=50)
+    assert fresh.candidates == before.candidates + 1 and "2607.19998" in [r.id for r in fresh.results]
+    assert not rec._rebuilding
+
+
 # -- the offline evaluation ------------------------------------------------------------------------
 def _interactions(tmp_path, store) -> tuple:
     """Users = topics: each likes every paper of one topic (and one user has an unknown paper)."""

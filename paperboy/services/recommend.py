@@ -15,6 +15,7 @@ few small reads, one matrix product and the listing of the papers shown.
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 import time
@@ -43,6 +44,8 @@ from paperboy.services.taste import (
 )
 from paperboy.sources.normalize import parse_arxiv_id
 from paperboy.store import Store
+
+logger = logging.getLogger(__name__)
 
 #: A vote says less about taste than a deliberate save.
 VOTE_WEIGHT = 0.6
@@ -162,6 +165,7 @@ class Recommender:
         method: str = DEFAULT_METHOD,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         check_every: float = 2.0,
+        background: bool = False,
     ) -> None:
         self.store = store
         self.library = store.library
@@ -175,6 +179,10 @@ class Recommender:
         self._pools: OrderedDict[tuple[str | None, str | None], Pool] = OrderedDict()
         self._lock = threading.Lock()
         self._model: tuple[float, str | None] = (-1e9, None)
+        #: Rebuild stale windows in a thread and answer from the old one meanwhile (the web app:
+        #: a rebuild takes seconds, and while papers are being embedded the store changes every few).
+        self.background = background
+        self._rebuilding: set[tuple[str | None, str | None]] = set()
 
     # -- what to rank --------------------------------------------------------------------------
     def window(self, since: str | None = None, until: str | None = None) -> tuple[str | None, str | None]:
@@ -220,6 +228,10 @@ class Recommender:
         if pool is not None and pool.mark == mark:
             pool.checked = now
             return pool
+        if pool is not None and self.background:
+            pool.checked = now
+            self._rebuild_soon(key, model, mark)
+            return pool
         with self._lock:
             pool = self._pools.get(key)
             if pool is None or pool.mark != mark:
@@ -230,6 +242,29 @@ class Recommender:
             pool.checked = time.monotonic()
             self._pools.move_to_end(key)
             return pool
+
+    def _rebuild_soon(self, key: tuple[str | None, str | None], model: str | None, mark: tuple[Any, ...]) -> None:
+        """Build a window again in a thread (one at a time per window), then put it in place."""
+        with self._lock:
+            if key in self._rebuilding:
+                return
+            self._rebuilding.add(key)
+
+        def rebuild() -> None:
+            try:
+                fresh = self._build(key[0], key[1], model, mark)
+                fresh.checked = time.monotonic()
+                with self._lock:
+                    self._pools[key] = fresh
+                    while len(self._pools) > POOLS:
+                        self._pools.popitem(last=False)
+            except Exception:  # noqa: BLE001 - a failed rebuild leaves the old window; the next check retries
+                logger.exception("rebuilding the recommendation window %s failed", key)
+            finally:
+                with self._lock:
+                    self._rebuilding.discard(key)
+
+        threading.Thread(target=rebuild, name="paperboy-recs-window", daemon=True).start()
 
     def _build(self, first: str | None, last: str | None, model: str | None, mark: tuple[Any, ...]) -> Pool:
         ids = self.library.candidate_ids(first, last)

@@ -91,7 +91,7 @@ def install(app: FastAPI) -> None:
 
     svc = app.state.services
     app.state.library = LibraryService(svc.store, svc.settings)
-    app.state.recommender = Recommender(svc.store, svc.settings)
+    app.state.recommender = Recommender(svc.store, svc.settings, background=True)
     app.include_router(recs_api.router)
     app.include_router(router)
     app.add_middleware(RequestScope)
