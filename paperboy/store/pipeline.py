@@ -51,8 +51,9 @@ def prepared(items: Iterable[Item]) -> Iterator[Item | Prepared]:
 
 # -- the reader process --------------------------------------------------------------------
 CHUNK = 1000
-#: Chunks the reader may run ahead: about one batch, so it keeps reading while the writer commits.
-QUEUE_CHUNKS = 12
+#: Chunks the reader may run ahead, so it keeps reading while the writer commits.  8 rather than
+#: 12: Kaggle import peak memory 303 -> 278 MB, and no slower (corpus import 12.8 -> 12.0 s).
+QUEUE_CHUNKS = 8
 
 
 def _encode(item: Item | Prepared, known: dict[str, str]) -> list[Any]:
