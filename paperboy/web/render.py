@@ -247,6 +247,17 @@ class PageCache:
                 self.size -= len(self.pages.popitem(last=False)[1])
 
 
+def _fresh_cache(request: Request) -> PageCache | None:
+    """This app's page cache, emptied if the store changed since it last looked; None when caching is off."""
+    svc = services(request)
+    every = svc.settings.page_cache_seconds
+    if every <= 0:
+        return None
+    cache: PageCache = request.app.state.page_cache
+    cache.sync(svc.store.activity.generation, every)
+    return cache
+
+
 def cached_page(request: Request, build: Callable[[str], Response]) -> Response:
     """A page for visitors who are not signed in, from the cache while nothing it shows changed.
 
@@ -255,12 +266,11 @@ def cached_page(request: Request, build: Callable[[str], Response]) -> Response:
     goes, replaced by each visitor's own token, so no visitor ever gets another's token.  A vote,
     comment or import shows to anonymous visitors within ``page_cache_seconds`` (1 s).
     """
-    svc = services(request)
-    every = svc.settings.page_cache_seconds
-    if every <= 0 or (request.cookies.get(SESSION_COOKIE) and current_user(request) is not None):
+    if request.cookies.get(SESSION_COOKIE) and current_user(request) is not None:
         return build(csrf_token(request))
-    cache: PageCache = request.app.state.page_cache
-    cache.sync(svc.store.activity.generation, every)
+    cache = _fresh_cache(request)
+    if cache is None:
+        return build(csrf_token(request))
     key = request.url.path + "?" + request.url.query
     page = cache.get(key)
     if not isinstance(page, str):
@@ -281,16 +291,11 @@ def cached_json(request: Request, shape: TypeAdapter[Any], build: Callable[[], A
     ``build()`` makes the value, ``shape`` validates and serializes it (once per store change,
     not per request: for a page of search results that was most of the request's time).
     """
-    svc = services(request)
-    every = svc.settings.page_cache_seconds
-    cache: PageCache = request.app.state.page_cache
+    cache = _fresh_cache(request)
     key = "json " + request.url.path + "?" + request.url.query
-    if every > 0:
-        cache.sync(svc.store.activity.generation, every)
-        body = cache.get(key)
-        if isinstance(body, bytes):
-            return Response(body, media_type="application/json")
-    body = shape.dump_json(shape.validate_python(build()), by_alias=True)
-    if every > 0:
-        cache.put(key, body)
+    body = cache.get(key) if cache is not None else None
+    if not isinstance(body, bytes):
+        body = shape.dump_json(shape.validate_python(build()), by_alias=True)
+        if cache is not None:
+            cache.put(key, body)
     return Response(body, media_type="application/json")
