@@ -187,7 +187,7 @@ class SearchService:
         """What the vector search may walk to under the query's filters: a mask over the vector
         index's labels for categories and dates (``indices/facets.py``), the keyword engine's
         matches when authors are named (an author's papers are few).  Exclusions are checked after
-        the walk (``_admitted``), since excluded words can cover any share of the corpus."""
+        the walk (``_nearest``), since excluded words can cover any share of the corpus."""
         if not query.has_filters or self.vectors is None:
             return None
         if query.authors:
@@ -205,10 +205,6 @@ class SearchService:
             admitted = self.keyword.admitted(query, [n.id for n in found])
             found = [n for n in found if n.id in admitted]
         return found
-
-    @staticmethod
-    def _exclusions(query: Query) -> Query:
-        return Query(terms=list(query.excluded), phrases=list(query.excluded_phrases))
 
     def _results(
         self,
