@@ -22,9 +22,9 @@ from datetime import date
 
 import numpy as np
 
-from paperboy.indices.keyword import date_number, day_of
+from paperboy.indices.keyword import date_number, day_number
 
-FacetRow = tuple[str, int, str | None, list[str]]
+FacetRow = tuple[str, int, str | None, str | None, list[str]]
 
 
 class Facets:
@@ -55,9 +55,10 @@ class Facets:
     def _sync(self, size: int, ids: Sequence[str], labels: dict[str, int], changed: Iterable[list[FacetRow]]) -> None:
         regroup = False
         for page in changed:
-            for pid, seq, day_text, categories in page:
+            for pid, seq, announced, published, categories in page:
                 self.last_seq = max(self.last_seq, seq)
-                facet = (day_of(day_text) or 0, tuple(sorted({c.lower() for c in categories if isinstance(c, str)})))
+                day = day_number({"announced": announced, "published": published}) or 0  # as the keyword index
+                facet = (day, tuple(sorted({c.lower() for c in categories if isinstance(c, str)})))
                 label = labels.get(pid)
                 if label is None or label >= len(self.cats):
                     self.pending[pid] = facet

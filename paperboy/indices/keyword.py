@@ -122,13 +122,13 @@ class KeywordPage:
 def day_number(paper: dict[str, Any]) -> int | None:
     """The paper's announcement day as YYYYMMDD (falling back to its publication date)."""
     for key in ("announced", "published"):
-        day = day_of(paper.get(key))
+        day = _day_of(paper.get(key))
         if day is not None:
             return day
     return None
 
 
-def day_of(value: Any) -> int | None:
+def _day_of(value: Any) -> int | None:
     """``YYYY-MM-DD…`` as the number YYYYMMDD (None for anything else)."""
     if isinstance(value, str) and len(value) >= 10 and value[4] == "-" and value[7] == "-":
         digits = value[:4] + value[5:7] + value[8:10]

@@ -161,20 +161,20 @@ class Store:
 
     def iter_facets(
         self, after_seq: int = 0, batch: int = 20000
-    ) -> Iterator[list[tuple[str, int, str | None, list[str]]]]:
+    ) -> Iterator[list[tuple[str, int, str | None, str | None, list[str]]]]:
         """What search filters look at, for papers changed after ``after_seq``, in change order:
-        pages of ``(id, seq, announced or published date, categories)``."""
+        pages of ``(id, seq, announced, published, categories)``."""
         c = t.papers.c
         last = after_seq
         while True:
             query = (
-                select(c.id, c.seq, func.coalesce(c.announced, c.published), c.categories)
+                select(c.id, c.seq, c.announced, c.published, c.categories)
                 .where(c.seq > last)
                 .order_by(c.seq)
                 .limit(batch)
             )
             with self.engine.connect() as conn:
-                rows = [(r[0], r[1], r[2], r[3] or []) for r in conn.execute(query)]
+                rows = [(r[0], r[1], r[2], r[3], r[4] or []) for r in conn.execute(query)]
             if not rows:
                 return
             yield rows
