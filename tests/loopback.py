@@ -16,6 +16,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from paperboy.sources.http import RateLimiter
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "arxiv"
 
 
@@ -145,10 +147,29 @@ class Loopback:
         self._thread.join(timeout=5)
 
 
-def assert_spaced(gaps: list[float], interval: float) -> None:
-    """Requests arrived about ``interval`` apart: the client spaces its sends exactly, but arrival
-    times jitter by a few milliseconds on a loaded machine, so each gap may fall short by 15 %
-    while the gaps together must cover the full time."""
-    assert gaps, "expected several requests"
-    assert min(gaps) >= 0.85 * interval, gaps
-    assert sum(gaps) >= len(gaps) * interval - 0.02, gaps
+def assert_spaced(srv: Loopback, limiter: RateLimiter, interval: float) -> None:
+    """Every request the server saw was sent in a slot of ``limiter`` at least ``interval`` after
+    the one before.
+
+    Deterministic on a loaded machine: the spacing is checked on the slots the limiter handed out
+    (its own arithmetic), and arrivals only in the direction no scheduler delay can break: the
+    k-th request to arrive came no earlier than the k-th slot.  A request that bypassed the
+    limiter leaves the server with more arrivals than slots; one that did not wait for its slot
+    arrives before it.
+    """
+    arrivals = sorted(seen.at for seen in srv.requests)
+    slots = sorted(limiter.granted)[-len(arrivals) :] if arrivals else []
+    assert len(arrivals) >= 2, "expected several requests"
+    assert len(slots) == len(arrivals), (slots, arrivals)
+    gaps = [b - a for a, b in zip(slots, slots[1:], strict=False)]
+    assert min(gaps) >= interval - 1e-9, gaps
+    assert all(arrived >= slot for arrived, slot in zip(arrivals, slots, strict=True)), (arrivals, slots)
+
+
+def fresh_limiter(service: str = "arxiv") -> RateLimiter:
+    """Forget the process's limiter for ``service`` so a test sees only its own slots."""
+    from paperboy.sources import http
+
+    with http._limiters_lock:
+        http._limiters.pop(service, None)
+    return http.shared_limiter(service, 0.0)

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from loopback import Loopback, Reply, Seen, assert_spaced, fixture
+from loopback import Loopback, Reply, Seen, assert_spaced, fixture, fresh_limiter
 
 from paperboy.config import Settings
 from paperboy.sources import arxiv_api
@@ -181,6 +181,7 @@ def test_rate_limit_holds_across_two_clients(settings):
     def respond(seen: Seen) -> Reply:
         return Reply(PAGE1 if seen.query["start"] == "0" else PAGE2)
 
+    limiter = fresh_limiter()
     with Loopback(respond) as srv:
         limited = _api(settings, srv, arxiv_min_interval=0.2)
         results: list[list] = []
@@ -195,7 +196,7 @@ def test_rate_limit_holds_across_two_clients(settings):
             thread.join(timeout=10)
     assert [len(r) for r in results] == [5, 5]
     assert len(srv.requests) == 4
-    assert_spaced(srv.gaps(), 0.2)
+    assert_spaced(srv, limiter, 0.2)
 
 
 def test_ingest_into_store(settings, store):

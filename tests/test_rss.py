@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from loopback import FIXTURES, Loopback, Reply, Seen, assert_spaced, fixture
+from loopback import FIXTURES, Loopback, Reply, Seen, assert_spaced, fixture, fresh_limiter
 
 from paperboy.config import Settings
 from paperboy.sources import arxiv_api, rss
@@ -178,6 +178,7 @@ def test_rate_limit_is_shared_by_the_api_and_the_listing(settings):
             return Reply(api_pages[seen.query["start"]])
         return Reply(_listing("rss"))
 
+    limiter = fresh_limiter()
     with Loopback(respond) as srv:
         cfg = settings.with_overrides(
             arxiv_api_url=srv.url("/api/query"), arxiv_rss_url=srv.url("/rss"), arxiv_min_interval=0.2
@@ -197,4 +198,4 @@ def test_rate_limit_is_shared_by_the_api_and_the_listing(settings):
             thread.join(timeout=10)
     assert counts == {"rss": 8, "api": 5}
     assert sorted(seen.path for seen in srv.requests) == ["/api/query"] * 2 + ["/rss/cs.LG"] * 2
-    assert_spaced(srv.gaps(), 0.2)
+    assert_spaced(srv, limiter, 0.2)

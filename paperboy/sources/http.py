@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -27,21 +28,44 @@ MAX_DELAY = 120.0
 
 
 class RateLimiter:
-    """At most one request per ``interval`` seconds, across every thread of the process."""
+    """At most one request per ``interval`` seconds, across every thread of the process.
 
-    def __init__(self, interval: float) -> None:
+    A caller reserves the next free slot under the lock and sleeps outside it, so the spacing is
+    decided by arithmetic on the slots (exact, whatever the scheduler does) and a waiting thread
+    never holds up the others' reservations.  ``clock`` and ``sleep`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        interval: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.interval = interval
+        self.clock = clock
+        self.sleep = sleep
         self._lock = threading.Lock()
-        self._last = 0.0
+        self._last = float("-inf")
+        #: The latest slots handed out (clock times), newest last: what tests check the spacing on.
+        self.granted: deque[float] = deque(maxlen=256)
+
+    def reserve(self, max_wait: float | None = None) -> float | None:
+        """Claim the next slot and return the seconds until it; ``None`` if it is further off than
+        ``max_wait`` (nothing is claimed then)."""
+        with self._lock:
+            now = self.clock()
+            slot = max(now, self._last + self.interval)
+            if max_wait is not None and slot - now > max_wait:
+                return None
+            self._last = slot
+            self.granted.append(slot)
+            return slot - now
 
     def wait(self) -> None:
-        """Block until the next request may start, and claim that slot."""
-        with self._lock:
-            now = time.monotonic()
-            delay = self._last + self.interval - now
-            if delay > 0:
-                time.sleep(delay)
-            self._last = time.monotonic()
+        """Block until the next request may start, having claimed that slot."""
+        delay = self.reserve() or 0.0
+        if delay > 0:
+            self.sleep(delay)
 
 
 _limiters: dict[str, RateLimiter] = {}
