@@ -77,7 +77,10 @@ class LiveSearch:
         self.hidden: frozenset[str] = frozenset(store.activity.hidden_ids())
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._generation: tuple[Any, ...] = ()
+        self._state: tuple[Any, ...] = ()
+        #: Bumped whenever what a search can answer changes (papers indexed, vectors added, papers
+        #: hidden): part of the page cache's key for answers built from search.
+        self.generation = 0
 
     # -- keeping up ----------------------------------------------------------------------
     def refresh(self) -> None:
@@ -90,10 +93,11 @@ class LiveSearch:
                 with self.lock.write():
                     self.vectors.add(page)
         self.hidden = frozenset(self.store.activity.hidden_ids())
-        generation = (self.keyword.last_seq, len(self.vectors or ()), self.hidden)
-        if generation != self._generation:
-            self._generation = generation
+        state = (self.keyword.last_seq, len(self.keyword), len(self.vectors or ()), self.hidden)
+        if state != self._state:
             with self._cache_lock:
+                self._state = state
+                self.generation += 1
                 self._cache.clear()
 
     def _load_semantic(self) -> None:

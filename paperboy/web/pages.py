@@ -305,7 +305,7 @@ def paper_page(request: Request, paper_id: str) -> Response:
             return RedirectResponse(paper_url(paper["id"]), status_code=301)
         return _paper_page(request, paper, user, csrf)
 
-    return cached_page(request, build)
+    return cached_page(request, build, on_search=True)
 
 
 def _paper_page(request: Request, paper: dict[str, Any], user: dict[str, Any] | None, csrf: str) -> HTMLResponse:

@@ -258,20 +258,29 @@ def _fresh_cache(request: Request) -> PageCache | None:
     return cache
 
 
-def cached_page(request: Request, build: Callable[[str], Response]) -> Response:
+def _cache_key(request: Request, prefix: str, on_search: bool) -> str:
+    """The cache key of this request's answer: its URL, and the search generation when the answer
+    is built from search (results, similar papers), so a new vector or a rebuilt keyword index is
+    seen at once while the store itself has not changed."""
+    key = f"{prefix}{request.url.path}?{request.url.query}"
+    return f"search#{services(request).search.generation} {key}" if on_search else key
+
+
+def cached_page(request: Request, build: Callable[[str], Response], on_search: bool = False) -> Response:
     """A page for visitors who are not signed in, from the cache while nothing it shows changed.
 
     ``build(csrf)`` renders the page with the given CSRF token.  Signed-in users, whose pages
     show their own votes, always get a fresh page.  Cached pages hold a mark where the CSRF token
     goes, replaced by each visitor's own token, so no visitor ever gets another's token.  A vote,
     comment or import shows to anonymous visitors within ``page_cache_seconds`` (1 s).
+    ``on_search``: the page shows search answers (similar papers), which change with the indices.
     """
     if request.cookies.get(SESSION_COOKIE) and current_user(request) is not None:
         return build(csrf_token(request))
     cache = _fresh_cache(request)
     if cache is None:
         return build(csrf_token(request))
-    key = request.url.path + "?" + request.url.query
+    key = _cache_key(request, "", on_search)
     page = cache.get(key)
     if not isinstance(page, str):
         response = build(_CSRF_MARK)
@@ -285,14 +294,17 @@ def cached_page(request: Request, build: Callable[[str], Response]) -> Response:
     return response
 
 
-def cached_json(request: Request, shape: TypeAdapter[Any], build: Callable[[], Any]) -> Response:
+def cached_json(
+    request: Request, shape: TypeAdapter[Any], build: Callable[[], Any], on_search: bool = False
+) -> Response:
     """A JSON answer that shows nobody's own data, from the page cache while the store holds still.
 
     ``build()`` makes the value, ``shape`` validates and serializes it (once per store change,
     not per request: for a page of search results that was most of the request's time).
+    ``on_search`` as for ``cached_page``.
     """
     cache = _fresh_cache(request)
-    key = "json " + request.url.path + "?" + request.url.query
+    key = _cache_key(request, "json ", on_search)
     body = cache.get(key) if cache is not None else None
     if not isinstance(body, bytes):
         body = shape.dump_json(shape.validate_python(build()), by_alias=True)
