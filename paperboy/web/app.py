@@ -98,11 +98,14 @@ def create_app(
         summary="Self-hosted research-paper discovery: daily feed, trending, search, votes, comments.",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served offline by api_docs
         redoc_url=None,
     )
     app.state.services = services
     app.state.page_cache = PageCache()
+    from paperboy.web import api_docs
+
+    api_docs.install(app)  # before /static: its assets live under /static/api-docs
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     from paperboy.web.library_pages import install as install_library
