@@ -18,7 +18,7 @@ from lxml import etree
 
 from paperboy.services.feed import WINDOWS
 from paperboy.web import text
-from paperboy.web.render import paper_url, services
+from paperboy.web.render import paper_url, services, site_url
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
 ATOM = "application/atom+xml; charset=utf-8"
@@ -60,7 +60,7 @@ def _moment(value: str | None) -> datetime:
 def _atom(
     request: Request, feed_id: str, title: str, subtitle: str, path: str, papers: list[dict[str, Any]]
 ) -> Response:
-    base = services(request).settings.base_url.rstrip("/")
+    base = site_url(request)
     gen = FeedGenerator()
     gen.id(f"{base}{path}")
     gen.title(_xml(title))

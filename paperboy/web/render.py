@@ -85,7 +85,14 @@ def services(request: Request) -> Any:
 
 def secure_cookies(request: Request) -> bool:
     """Mark cookies Secure when the site is served over HTTPS."""
-    return services(request).settings.base_url.startswith("https://")
+    base = services(request).settings.base_url
+    return base.startswith("https://") if base else request.url.scheme == "https"
+
+
+def site_url(request: Request) -> str:
+    """This site's address for absolute links in pages and feeds: ``base_url`` when set, else the
+    address this request came to (so ``make run PORT=18800`` links to port 18800)."""
+    return services(request).settings.base_url.rstrip("/") or str(request.base_url).rstrip("/")
 
 
 # -- the signed-in user ----------------------------------------------------------------
