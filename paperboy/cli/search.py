@@ -59,6 +59,16 @@ def index_command(
     console.print(f"indexed {len(keyword):,} papers, {len(vectors):,} vectors")
 
 
+def _note_coverage(service: SearchService, store: Any) -> None:
+    """Say so when meaning-based results can come only from part of the store (not all embedded yet)."""
+    embedded, total = (len(service.vectors) if service.vectors is not None else 0), store.count_papers()
+    if 0 < embedded < total:
+        _err(
+            f"note: meaning-based results come from the {embedded:,} of {total:,} papers embedded so far; "
+            "`paperboy index` embeds the rest (or `paperboy serve` does it in the background)"
+        )
+
+
 def _row(r: Result) -> dict[str, Any]:
     return {
         "id": r.id,
@@ -108,6 +118,8 @@ def search_command(
                 out.write(orjson.dumps({"query_id": qid, "results": results}) + b"\n")
             return
         page = service.search(query or "", mode=mode, limit=limit)
+        if page.mode != "keyword":
+            _note_coverage(service, store)
     for warning in page.warnings:
         _err(f"note: {warning}")
     if as_json:
@@ -131,6 +143,8 @@ def similar_command(
         service = SearchService.open(store.settings, store)  # type: ignore[arg-type]
         if not service.semantic_ready:
             _err("note: no vectors yet: run `paperboy index` first")
+        else:
+            _note_coverage(service, store)
         results = service.similar(paper_id, limit=limit, since=since)
     if as_json:
         typer.echo(orjson.dumps({"id": paper_id, "results": [_row(r) for r in results]}))
