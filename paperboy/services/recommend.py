@@ -216,6 +216,14 @@ class Recommender:
         self._model = (time.monotonic(), name)
         return name
 
+    def warm(self) -> None:
+        """Build the default window now (a server calls this in a thread at start), so the first
+        visitor of "for you" does not wait the seconds its features take."""
+        try:
+            self.pool(*self.window())
+        except Exception:  # noqa: BLE001 - warming is an optimization: a failure is retried on use
+            logger.exception("warming the recommendation window failed")
+
     def pool(self, first: str | None, last: str | None) -> Pool:
         """The window's candidates with their features (cached until the store gains papers or vectors)."""
         key = (first, last)

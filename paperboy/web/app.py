@@ -88,6 +88,8 @@ def create_app(
             services.search.refresh()
         thread = threading.Thread(target=_refresher, args=(services, stop), name="search-refresh", daemon=True)
         thread.start()
+        if indexer == "process":  # a real server: have "for you" ready before its first visitor
+            threading.Thread(target=app.state.recommender.warm, name="recs-warm", daemon=True).start()
         yield
         stop.set()
         thread.join(timeout=5)
