@@ -48,6 +48,9 @@ class Settings:
     embedding_quantized: bool = True
     #: Tokens per text; longer texts are truncated (the model was trained on 256).
     embedding_max_tokens: int = 256
+    #: Where exported (ONNX) models are kept, shared by every home; empty: ``$XDG_CACHE_HOME/paperboy/models``
+    #: (``~/.cache/paperboy/models``).  Derived data: deleting it costs one export (about half a minute).
+    models_dir: str = ""
 
     # The web app (issue 4).
     #: Where people reach this installation, for emailed links and feeds.  Empty: pages and feeds
@@ -117,6 +120,14 @@ class Settings:
     def db_url(self) -> str:
         """The effective store URL."""
         return self.database_url or f"sqlite:///{self.home / 'paperboy.db'}"
+
+    @property
+    def models_path(self) -> Path:
+        """The folder of exported models (``models_dir``, else the user's cache)."""
+        if self.models_dir:
+            return Path(self.models_dir).expanduser()
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(cache) / "paperboy" / "models"
 
     @property
     def site_url(self) -> str:

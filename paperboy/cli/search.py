@@ -59,6 +59,13 @@ def index_command(
     console.print(f"indexed {len(keyword):,} papers, {len(vectors):,} vectors")
 
 
+def _has_vectors(store: Any) -> bool:
+    """Whether the store holds any vector of the configured model (known without loading it)."""
+    from paperboy.indices.embedding import vector_model_name
+
+    return store.vector_counts(vector_model_name(store.settings))[0] > 0
+
+
 def _note_coverage(service: SearchService, store: Any) -> None:
     """Say so when meaning-based results can come only from part of the store (not all embedded yet)."""
     embedded, total = (len(service.vectors) if service.vectors is not None else 0), store.count_papers()
@@ -109,7 +116,9 @@ def search_command(
     if mode not in MODES:
         raise typer.BadParameter(f"mode must be one of {', '.join(MODES)}")
     with open_store(ctx) as store:
-        service = SearchService.open(store.settings, store)  # type: ignore[arg-type]
+        # No vectors yet: do not load (or export) the model only to answer by keywords.
+        semantic = mode != "keyword" and _has_vectors(store)
+        service = SearchService.open(store.settings, store, semantic=semantic)  # type: ignore[arg-type]
         if batch is not None:
             out = sys.stdout.buffer
             for qid, text in load_queries(batch):

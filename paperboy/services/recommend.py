@@ -29,7 +29,7 @@ import numpy as np
 from scipy import sparse
 
 from paperboy.config import Settings
-from paperboy.indices.embedding import model_label
+from paperboy.indices.embedding import vector_model_name
 from paperboy.services.taste import (
     DEFAULT_METHOD,
     METHODS,
@@ -210,7 +210,7 @@ class Recommender:
         if time.monotonic() - checked < 30:
             return name
         settings = self.settings
-        wanted = f"{model_label(settings.embedding_model)}/{'int8' if settings.embedding_quantized else 'fp32'}"
+        wanted = vector_model_name(settings)
         counts = self.library.vector_models()
         name = wanted if counts.get(wanted) else (max(counts, key=counts.__getitem__) if counts else None)
         self._model = (time.monotonic(), name)

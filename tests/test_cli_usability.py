@@ -1,4 +1,5 @@
-"""Ctrl-C and empty inputs during an import: a clear message, the right exit code, nothing lost."""
+"""The command line as a new user meets it: Ctrl-C and empty inputs during an import (a clear message,
+the right exit code, nothing lost), help without noise, tables that fit the terminal."""
 
 from __future__ import annotations
 
@@ -76,3 +77,23 @@ def test_a_good_file_beside_an_empty_one_is_imported(tmp_path: Path):
     done = run(tmp_path / "home", "ingest", "jsonl", str(empty), str(good))
     assert done.returncode == 1 and "20" in done.stdout
     assert "papers" in run(tmp_path / "home", "stats").stdout
+
+
+def test_help_shows_no_type_for_flags_and_no_literal_backticks(tmp_path):
+    for args in ([], ["export"], ["serve"], ["index"], ["search"]):
+        shown = run(tmp_path / "home", *args, "--help")
+        assert shown.returncode == 0 and "Usage" in shown.stdout
+        assert "<bool>" not in shown.stdout and "``" not in shown.stdout, args
+    assert "round-trips through paperboy ingest jsonl" in run(tmp_path / "home", "--help").stdout
+
+
+def test_stats_keep_every_number_whole_on_an_80_column_terminal(tmp_path):
+    corpus = tmp_path / "c.jsonl.gz"
+    write_corpus(corpus, 1234)
+    home = tmp_path / "home"
+    assert run(home, "ingest", "jsonl", str(corpus)).returncode == 0
+    for columns in ("80", "200"):
+        shown = run(home, "stats", env={"COLUMNS": columns})
+        assert shown.returncode == 0
+        assert "1,234" in shown.stdout and "completed" in shown.stdout and "…" not in shown.stdout.split("runs")[-1]
+        assert str(corpus) in shown.stdout.replace("\n", "").replace("│", "").replace(" ", "")
