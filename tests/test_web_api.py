@@ -623,7 +623,7 @@ def test_daily_feed(web):
     entries = root.findall(f"{ATOM}entry")
     assert len(entries) == 4
     links = [e.find(f"{ATOM}link").get("href") for e in entries]
-    assert links[0] == f"http://127.0.0.1:8000/papers/{HF_ID}"  # most upvoted first, absolute links
+    assert links[0] == f"http://testserver/papers/{HF_ID}"  # most upvoted first, absolute links to where it was asked
     parsed = feedparser.parse(r.content)
     assert parsed.feed.title == "paperboy: daily papers"
     assert parsed.entries[0].authors and parsed.entries[0].summary.endswith("(7 upvotes)")
