@@ -91,7 +91,7 @@ def test_record_fields(settings):
         "12 pages, 4 figures; code at https://github.com/example/sparse-moe",
         "J. Mach. Learn. Res. 26 (2025) 1-12",
     )
-    assert revised.doi == "10.1000/xyz.2025.001"
+    assert revised.doi == "10.1000/XYZ.2025.001"
     assert revised.license == "http://creativecommons.org/licenses/by/4.0/"
     assert revised.code_url == "https://github.com/example/sparse-moe"
     assert (revised.published, revised.updated) == ("2025-01-02", "2025-01-06")

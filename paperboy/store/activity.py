@@ -39,25 +39,31 @@ _LISTED = (
     p.title,
     p.abstract,
     p.authors,
+    p.affiliations,
     p.categories,
     p.primary_category,
     p.comment,
     p.journal_ref,
     p.doi,
+    p.dois,
     p.license,
     p.abs_url,
     p.pdf_url,
     p.code_url,
+    p.project_url,
     p.published,
     p.updated,
     p.announced,
     p.source_upvotes,
+    p.hf,
     p.sources,
     p.first_seen,
+    p.last_changed,
     (func.coalesce(s.upvotes, 0) + func.coalesce(p.source_upvotes, 0)).label("upvotes"),
     func.coalesce(s.num_comments, 0).label("num_comments"),
     func.coalesce(s.hidden, False).label("hidden"),
     s.submitted_at,
+    s.changed_at.label("activity_at"),
     u.username.label("submitted_by"),
 )
 _TOTAL_VOTES = func.coalesce(s.upvotes, 0) + func.coalesce(p.source_upvotes, 0)
@@ -96,10 +102,16 @@ def _visible() -> Any:
     return func.coalesce(s.hidden, False) == False  # noqa: E712 - SQL, not Python
 
 
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _bump(conn: Any) -> None:
-    """Count one more change to what pages show (see ``Activity.generation``)."""
+    """Count one more change to what pages show (see ``Activity.generation``), and note when."""
     counter = t.counters.c
     conn.execute(update(t.counters).where(counter.name == "activity").values(value=counter.value + 1))
+    seconds = int(datetime.now(UTC).timestamp())
+    conn.execute(update(t.counters).where(counter.name == "activity_at").values(value=seconds))
 
 
 class Activity:
@@ -164,6 +176,17 @@ class Activity:
         with self.engine.connect() as conn:
             activity = conn.execute(select(t.counters.c.value).where(t.counters.c.name == "activity")).scalar() or 0
             return conn.execute(select(func.max(p.seq))).scalar() or 0, activity
+
+    def last_change(self) -> str | None:
+        """When anything pages show last changed (a paper, a vote, a comment), ``YYYY-MM-DDTHH:MM:SSZ``.
+
+        Two indexed lookups: the row with the newest change counter, and the activity clock.
+        """
+        with self.engine.connect() as conn:
+            newest = conn.execute(select(p.last_changed).order_by(p.seq.desc()).limit(1)).scalar()
+            seconds = conn.execute(select(t.counters.c.value).where(t.counters.c.name == "activity_at")).scalar()
+        activity = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if seconds else None
+        return max(filter(None, (newest, activity)), default=None)
 
     def latest_day(self) -> str | None:
         """The newest announcement day in the store."""
@@ -232,7 +255,7 @@ class Activity:
             done = conn.execute(
                 update(t.paper_stats)
                 .where(s.paper_id == paper_id, s.submitted_by.is_(None))
-                .values(submitted_by=user_id, submitted_at=now)
+                .values(submitted_by=user_id, submitted_at=now, changed_at=_now())
             )
             _bump(conn)
             return done.rowcount == 1
@@ -254,7 +277,7 @@ class Activity:
         """Hide a paper from feeds, search and the API (admins), or show it again."""
         with self.engine.begin() as conn:
             insert_ignore(conn, t.paper_stats, [self._blank(paper_id)], ["paper_id"])
-            conn.execute(update(t.paper_stats).where(s.paper_id == paper_id).values(hidden=hidden))
+            conn.execute(update(t.paper_stats).where(s.paper_id == paper_id).values(hidden=hidden, changed_at=_now()))
             _bump(conn)
 
     # -- comments ------------------------------------------------------------------------
@@ -362,7 +385,13 @@ class Activity:
         ).first()
         day = paper_day(dict(zip(("announced", "published", "first_seen"), paper[:3], strict=True))) if paper else None
         total = votes + (paper[3] if paper else 0)
-        row = {"paper_id": paper_id, "upvotes": votes, "num_comments": n_comments, "hot": hot_score(total, day)}
+        row = {
+            "paper_id": paper_id,
+            "upvotes": votes,
+            "num_comments": n_comments,
+            "hot": hot_score(total, day),
+            "changed_at": _now(),
+        }
         upsert(conn, t.paper_stats, [row], ["paper_id"])
         _bump(conn)
         return row
