@@ -101,13 +101,14 @@ def _keyed_affiliations(text: str) -> tuple[str, dict[str, str]]:
     return text[: match.start()], keys
 
 
-def split_author_string(text: str) -> list[tuple[str, list[str]]]:
+def split_author_string(text: str, backfill: bool = True) -> list[tuple[str, list[str]]]:
     """Names and affiliations from an arXiv author string.
 
     Reads "A, B, and C", "A and B", "A (MIT), B (CERN)" and the numbered form "A (1), B (1 and 2)
     ((1) MIT, (2) CERN)"; a suffix ("John Smith, Jr.") stays with its name.  As in arXiv's own
     parser (the Kaggle snapshot's ``authors_parsed``), an affiliation also applies to the authors
-    before it that have none: "A, B and C (Bologna)" puts all three in Bologna.
+    before it that have none: "A, B and C (Bologna)" puts all three in Bologna.  ``backfill=False``
+    for strings written from structured data, where each name carries its own (arXiv's RSS feeds).
     """
     text, keys = _keyed_affiliations(_SPACES.sub(" ", text or "").strip())
     out: list[tuple[str, list[str]]] = []
@@ -134,7 +135,7 @@ def split_author_string(text: str) -> list[tuple[str, list[str]]]:
                 refs = [r for r in re.split(r"[\s,]+", affs[0]) if r and r.lower() != "and"]
                 if refs and all(r in keys for r in refs):
                     affs = [keys[r] for r in refs]
-            if affs:
+            if affs and backfill:
                 for back in range(len(out) - waiting, len(out)):
                     out[back] = (out[back][0], list(affs))
                 waiting = 0
