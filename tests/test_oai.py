@@ -69,10 +69,26 @@ def test_pages_with_resumption_tokens_and_checkpoints(settings):
     assert all(cp.key == key for _, cp in checkpoints)
     first, second, last = (cp.state for _, cp in checkpoints)
     started = "2025-01-07T10:00:00Z"
-    assert first == {"token": TOKEN1, "from": "2025-01-01", "until": None, "set": SET, "started": started, "count": 3, "prefix": "arXiv"}
+    assert first == {
+        "token": TOKEN1,
+        "from": "2025-01-01",
+        "until": None,
+        "set": SET,
+        "started": started,
+        "count": 3,
+        "prefix": "arXiv",
+    }
     assert second == {**first, "token": TOKEN2, "count": 6}
     # The next harvest starts on the day this one started, not on the day its last page came.
-    assert last == {"token": None, "from": "2025-01-07", "until": None, "set": SET, "started": None, "count": 0, "prefix": "arXiv"}
+    assert last == {
+        "token": None,
+        "from": "2025-01-07",
+        "until": None,
+        "set": SET,
+        "started": None,
+        "count": 0,
+        "prefix": "arXiv",
+    }
     assert [r.id for r in _records(items)] == ALL_IDS
 
 
@@ -182,7 +198,15 @@ def test_no_records_match_is_a_clean_end(settings):
     assert items == [
         Checkpoint(
             oai.state_key(_oai(settings, srv), SET),
-            {"token": None, "from": "2025-01-09", "until": None, "set": SET, "started": None, "count": 0, "prefix": "arXiv"},
+            {
+                "token": None,
+                "from": "2025-01-09",
+                "until": None,
+                "set": SET,
+                "started": None,
+                "count": 0,
+                "prefix": "arXiv",
+            },
         )
     ]
 
