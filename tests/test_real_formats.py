@@ -358,3 +358,22 @@ def test_migration_0008_cleans_stored_names_and_recomputes_author_keys(tmp_path:
         ("kurt godel", "2501.00002", 1),
     ]
     engine.dispose()
+
+
+def test_export_round_trips_affiliations_dois_and_hugging_face_fields(store, settings: Settings, tmp_path: Path):
+    from paperboy.cli.export import export_record
+    from paperboy.sources import jsonl
+    from paperboy.store import Store
+    from paperboy.store.merge import CONTENT
+
+    store.ingest("kaggle", str(KAGGLE), kaggle.read(KAGGLE))
+    store.ingest("hf", str(ITEM), hf.read_json(ITEM))
+    exported = tmp_path / "export.jsonl"
+    exported.write_bytes(b"".join(orjson.dumps(export_record(row)) + b"\n" for row in store.iter_papers()))
+    with Store.open(settings.with_overrides(home=tmp_path / "other")) as other:
+        other.ingest("jsonl", str(exported), jsonl.read(exported))
+        for row in store.iter_papers():
+            again = other.get_paper(row["id"])
+            differing = [c for c in CONTENT if c not in ("field_rank", "sources") and again[c] != row[c]]
+            assert differing == [], row["id"]
+    assert store.get_paper("2602.23229")["hf"]["thumbnail"].endswith("/2602.23229.png")
