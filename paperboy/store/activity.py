@@ -133,24 +133,38 @@ class Activity:
         return [found[i] for i in ids if i in found]
 
     def announced_between(
-        self, first: str, last: str, sort: str = "votes", limit: int = 50, offset: int = 0
+        self,
+        first: str,
+        last: str,
+        sort: str = "votes",
+        limit: int = 50,
+        offset: int = 0,
+        submitter: str | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """(one page of the papers announced on days ``first``..``last``, how many there are in all).
 
         ``sort``: ``votes`` (most upvoted first, as Hugging Face's daily page), ``trending`` (hot
-        score) or ``new`` (latest announcement first).
+        score), ``new`` (latest announcement first) or ``published`` (newest v1 first, Hugging
+        Face's API order).  ``submitter``: only papers that user submitted here, or that Hugging
+        Face says they submitted (for papers nobody submitted here), whatever the case.
         """
         where = and_(p.announced >= first, p.announced <= last, _visible())
+        if submitter:
+            name = submitter.lower()
+            on_hf = func.lower(p.hf[("daily_by", "user")].as_string())
+            where = and_(where, (u.username_key == name) | (s.submitted_by.is_(None) & (on_hf == name)))
         order = {
             "new": (p.announced.desc(), p.id.desc()),
+            "published": (func.coalesce(p.published, p.announced).desc(), p.id.desc()),
             "trending": (func.coalesce(s.hot, 0).desc(), p.announced.desc(), p.id.desc()),
         }.get(sort, (_TOTAL_VOTES.desc(), p.announced.desc(), p.id.desc()))
         with self.engine.connect() as conn:
             rows = conn.execute(_listing().where(where).order_by(*order).limit(limit).offset(offset))
             papers = [as_dict(r) for r in rows]
-            count_query = (
-                select(func.count()).select_from(t.papers).outerjoin(t.paper_stats, s.paper_id == p.id).where(where)
-            )
+            counted = t.papers.outerjoin(t.paper_stats, s.paper_id == p.id)
+            if submitter:
+                counted = counted.outerjoin(t.users, u.id == s.submitted_by)
+            count_query = select(func.count()).select_from(counted).where(where)
             total = conn.execute(count_query).scalar_one()
         return papers, total
 
