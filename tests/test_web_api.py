@@ -33,6 +33,7 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 #: Hugging Face's daily item (its ``mediaUrls`` aside), and the fields ``PaperInfo`` reads from the top of one.
 ITEM_KEYS = {"paper", "title", "summary", "publishedAt", "numComments", "submittedBy", "thumbnail"}
 ITEM_KEYS |= {"organization", "isAuthorParticipating", "githubRepo", "projectPage", "ai_summary", "ai_keywords"}
+ITEM_KEYS |= {"source"}
 #: Hugging Face's flat paper (``/api/papers/{id}``, ``paper`` of an item).
 PAPER_KEYS = {"id", "authors", "publishedAt", "submittedOnDailyAt", "title", "submittedOnDailyBy", "summary"}
 PAPER_KEYS |= {"upvotes", "discussionId", "projectPage", "githubRepo", "ai_summary", "ai_keywords", "numComments"}

@@ -63,7 +63,6 @@ _LISTED = (
     func.coalesce(s.num_comments, 0).label("num_comments"),
     func.coalesce(s.hidden, False).label("hidden"),
     s.submitted_at,
-    s.changed_at.label("activity_at"),
     u.username.label("submitted_by"),
 )
 _TOTAL_VOTES = func.coalesce(s.upvotes, 0) + func.coalesce(p.source_upvotes, 0)
@@ -100,10 +99,6 @@ def _listing() -> Select:
 
 def _visible() -> Any:
     return func.coalesce(s.hidden, False) == False  # noqa: E712 - SQL, not Python
-
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _bump(conn: Any) -> None:
@@ -269,7 +264,7 @@ class Activity:
             done = conn.execute(
                 update(t.paper_stats)
                 .where(s.paper_id == paper_id, s.submitted_by.is_(None))
-                .values(submitted_by=user_id, submitted_at=now, changed_at=_now())
+                .values(submitted_by=user_id, submitted_at=now)
             )
             _bump(conn)
             return done.rowcount == 1
@@ -291,7 +286,7 @@ class Activity:
         """Hide a paper from feeds, search and the API (admins), or show it again."""
         with self.engine.begin() as conn:
             insert_ignore(conn, t.paper_stats, [self._blank(paper_id)], ["paper_id"])
-            conn.execute(update(t.paper_stats).where(s.paper_id == paper_id).values(hidden=hidden, changed_at=_now()))
+            conn.execute(update(t.paper_stats).where(s.paper_id == paper_id).values(hidden=hidden))
             _bump(conn)
 
     # -- comments ------------------------------------------------------------------------
@@ -404,7 +399,6 @@ class Activity:
             "upvotes": votes,
             "num_comments": n_comments,
             "hot": hot_score(total, day),
-            "changed_at": _now(),
         }
         upsert(conn, t.paper_stats, [row], ["paper_id"])
         _bump(conn)

@@ -232,8 +232,6 @@ paper_stats = Table(
     Column("hidden", Boolean, nullable=False, default=False),
     Column("submitted_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
     Column("submitted_at", String(20)),
-    #: When votes, comments, submission or hiding last changed (feed entries' ``updated``).
-    Column("changed_at", String(20)),
     Index("ix_paper_stats_hot", "hot"),
     Index("ix_paper_stats_submitted", "submitted_by", "submitted_at"),
 )

@@ -68,7 +68,8 @@ def _atom(request: Request, feed_id: str, title: str, subtitle: str, path: str, 
     gen.title(_xml(title))
     gen.subtitle(_xml(subtitle))
     gen.link(href=f"{base}{path}", rel="alternate", type="text/html")
-    gen.link(href=str(request.url), rel="self", type="application/atom+xml")
+    query = f"?{request.url.query}" if request.url.query else ""
+    gen.link(href=f"{base}{request.url.path}{query}", rel="self", type="application/atom+xml")
     gen.author({"name": "paperboy"})
     gen.generator("paperboy")
     store_time = _moment(store_changed_at(request))
@@ -97,13 +98,13 @@ def _atom(request: Request, feed_id: str, title: str, subtitle: str, path: str, 
 
 
 def _entry_time(paper: dict[str, Any]) -> datetime:
-    """When this entry last changed: its latest version, or votes and comments on it (its summary
-    counts them), whichever is later; a paper without a date at all counts from when it came here."""
-    times = [_moment(paper.get(key)) for key in ("updated", "published", "activity_at")]
-    known = [moment for moment in times if moment is not None]
-    if known:
-        return max(known)
-    return _moment(paper.get("first_seen")) or _moment(paper.get("last_changed")) or datetime.now(UTC)
+    """The entry's own time: its latest version, else its first; a paper without any date counts
+    from when it came here (never 1970, never one midnight shared by a whole day)."""
+    for key in ("updated", "published", "first_seen", "last_changed"):
+        moment = _moment(paper.get(key))
+        if moment is not None:
+            return moment
+    return datetime.now(UTC)
 
 
 def _feed(request: Request, make: Callable[[], bytes], dated: bool = True) -> Response:

@@ -120,7 +120,7 @@ class Paper(_Model):
 class PaperItem(_Model):
     """One entry of ``/api/daily_papers`` (Hugging Face's shape).
 
-    ``githubRepo``, ``projectPage``, ``ai_summary`` and ``ai_keywords`` are repeated at the top,
+    ``githubRepo``, ``projectPage``, ``ai_summary``, ``ai_keywords`` and ``source`` are repeated at the top,
     where ``huggingface_hub``'s ``PaperInfo`` reads them from a list item.
     """
 
@@ -137,6 +137,7 @@ class PaperItem(_Model):
     projectPage: str | None = None
     ai_summary: str | None = None
     ai_keywords: list[str] = []
+    source: str = "arxiv"
 
 
 def _published(paper: dict[str, Any]) -> str | None:
@@ -235,4 +236,5 @@ def item_json(paper: dict[str, Any]) -> dict[str, Any]:
         "projectPage": flat["projectPage"],
         "ai_summary": flat["ai_summary"],
         "ai_keywords": flat["ai_keywords"],
+        "source": flat["source"],
     }

@@ -67,7 +67,6 @@ def upgrade() -> None:
     op.add_column("papers", sa.Column("dois", sa.JSON(), nullable=False, server_default="[]"))
     op.add_column("papers", sa.Column("project_url", sa.Text(), nullable=True))
     op.add_column("papers", sa.Column("hf", sa.JSON(), nullable=True))
-    op.add_column("paper_stats", sa.Column("changed_at", sa.String(length=20), nullable=True))
     op.drop_index("ix_papers_doi", table_name="papers")
     op.create_index("ix_papers_doi_key", "papers", [sa.text("lower(doi)")])
     op.bulk_insert(_counters, [{"name": "activity_at", "value": 0}])
@@ -144,8 +143,6 @@ def downgrade() -> None:
     op.execute(_counters.delete().where(_counters.c.name == "activity_at"))
     op.drop_index("ix_papers_doi_key", table_name="papers")
     op.create_index("ix_papers_doi", "papers", ["doi"])
-    with op.batch_alter_table("paper_stats") as batch:
-        batch.drop_column("changed_at")
     with op.batch_alter_table("papers") as batch:
         batch.drop_column("hf")
         batch.drop_column("project_url")
