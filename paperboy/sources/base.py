@@ -109,7 +109,8 @@ def finish(record: PaperRecord) -> PaperRecord | Rejection:
         record.version = max(v["version"] for v in record.versions)
     record.abstract = (record.abstract or "").strip()
     names = list(map(clean_ws, record.authors))
-    if record.affiliations or any("\\" in n or "{" in n or n.endswith(")") for n in names):
+    joined = "".join(names)  # one scan for what only TeX or an affiliation holds
+    if record.affiliations or "\\" in joined or "{" in joined or ")" in joined:
         record.authors, record.affiliations = clean_authors(names, record.affiliations)
     else:  # the common case, kept cheap: the Kaggle snapshot has 2.7 M papers
         record.authors, record.affiliations = [name for name in names if name], []
@@ -118,7 +119,9 @@ def finish(record: PaperRecord) -> PaperRecord | Rejection:
     record.comment = clean_optional(record.comment)
     record.journal_ref = clean_optional(record.journal_ref)
     record.license = clean_optional(record.license)
-    dois = list(dict.fromkeys([*split_dois(record.doi), *(d for raw in record.dois for d in split_dois(raw))]))
+    dois = split_dois(record.doi) if record.doi else []
+    if record.dois:
+        dois = list(dict.fromkeys([*dois, *(d for raw in record.dois for d in split_dois(raw))]))
     record.doi, record.dois = (dois[0] if dois else None), dois
     if parsed:
         abs_url, pdf_url = arxiv_links(record.id)

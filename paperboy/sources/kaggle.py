@@ -112,25 +112,27 @@ def _authors(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
         if type(parsed) is not list:
             raise FieldError(bad)
         names = []
-        affiliations: list[list[str]] = []
-        any_affiliation = False
+        affiliations: list[list[str]] | None = None  # made at the first author who has one: most have none
         for entry in parsed:
             if type(entry) is not list:
                 raise FieldError(bad)
             try:
                 if len(entry) == 3:  # the usual shape; join() also checks that the parts are strings
                     names.append(" ".join((entry[1], entry[0], entry[2])))
-                    affiliations.append([])
+                    if affiliations is not None:
+                        affiliations.append([])
                     continue
                 names.append(" ".join((*entry[1:2], *entry[:1], *entry[2:3])))  # [last, first] or [name]
                 extra = [" ".join(a.split()) for a in entry[3:]]  # split() checks the types too
             except (TypeError, AttributeError):
                 raise FieldError(bad) from None
             extra = [a for a in extra if a]
-            any_affiliation = any_affiliation or bool(extra)
-            affiliations.append(extra)
+            if extra and affiliations is None:
+                affiliations = [[] for _ in range(len(names) - 1)]
+            if affiliations is not None:
+                affiliations.append(extra)
         # white space is collapsed, empty names dropped and TeX converted by ``finish``
-        return names, affiliations if any_affiliation else []
+        return names, affiliations or []
     text = opt_str(data, "authors")
     if not text:
         return [], []
