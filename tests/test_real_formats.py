@@ -377,3 +377,29 @@ def test_export_round_trips_affiliations_dois_and_hugging_face_fields(store, set
             differing = [c for c in CONTENT if c not in ("field_rank", "sources") and again[c] != row[c]]
             assert differing == [], row["id"]
     assert store.get_paper("2602.23229")["hf"]["thumbnail"].endswith("/2602.23229.png")
+
+
+def test_affiliations_follow_their_author_list_and_fill_in_for_the_same_people(store):
+    from webkit import rec
+
+    kaggle_line = orjson.loads(KAGGLE.read_bytes().splitlines()[1])
+    kaggle_line["versions"] = [{"version": "v1", "created": "Wed, 14 Aug 1996 16:31:26 GMT"}]
+    store.ingest("kaggle", "snapshot", [_records([kaggle.parse_object(kaggle_line, "line")])[0]])
+    # a later version from a source without affiliations wins, but names the same people
+    names = ["D. Fioravanti", "A. Mariottini", "E. Quattrini", "F. Ravanini"]
+    store.ingest("jsonl", "later", [rec(id="hep-th/9608091v2", title="Excited states", authors=names, version=2)])
+    paper = store.get_paper("hep-th/9608091")
+    assert paper["title"] == "Excited states" and paper["affiliations"] == [BOLOGNA] * 4
+    # other people: their own (none), not the old list's
+    store.ingest("jsonl", "v3", [rec(id="hep-th/9608091v3", title="Excited states", authors=["Somebody Else"])])
+    assert store.get_paper("hep-th/9608091")["affiliations"] == []
+
+
+def test_api_times_are_always_readable(settings: Settings):
+    """A JSON-lines file may hold any text as a date; the API never passes it on unreadable."""
+    from webkit import rec, running_app
+
+    odd = rec(id="2607.00901", title="Odd dates", published="yesterday", announced="2026-07-10")
+    with running_app(settings, [odd]) as web:
+        paper = web.client.get("/api/papers/2607.00901").json()
+    assert paper["publishedAt"] == "2026-07-10T00:00:00.000Z"  # the announcement day instead

@@ -12,11 +12,12 @@ derived from what they stand for, so they are stable across requests, workers an
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from paperboy.sources.normalize import author_key
+from paperboy.sources.normalize import author_key, parse_datetime
 
 #: Who "submitted" a paper nobody submitted here: the import that brought it (Hugging Face
 #: always names somebody; an object keeps scripts that read ``submittedBy.name`` working).
@@ -29,14 +30,15 @@ def object_id(kind: str, value: str) -> str:
 
 
 def hf_time(value: str | None) -> str | None:
-    """A stored date or time as Hugging Face writes times: ``2025-09-04T21:26:31.000Z``."""
+    """A stored date or time as Hugging Face writes times: ``2025-09-04T21:26:31.000Z`` (UTC);
+    ``None`` for anything unreadable (a JSON-lines import may hold any text there, and clients
+    such as ``huggingface_hub`` parse the value)."""
     if not value:
         return None
-    if len(value) == 10:  # a day
-        return f"{value}T00:00:00.000Z"
-    if value.endswith("Z") and len(value) == 20:
+    if len(value) == 20 and value.endswith("Z") and value[10] == "T":  # the stored form: no parsing
         return value[:-1] + ".000Z"
-    return value
+    moment = parse_datetime(value)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z") if moment else None
 
 
 def avatar_url(name: str) -> str:
@@ -141,7 +143,7 @@ class PaperItem(_Model):
 
 
 def _published(paper: dict[str, Any]) -> str | None:
-    return hf_time(paper.get("published") or paper.get("announced") or paper.get("first_seen"))
+    return hf_time(paper.get("published")) or hf_time(paper.get("announced")) or hf_time(paper.get("first_seen"))
 
 
 def _submitter(paper: dict[str, Any]) -> tuple[dict[str, str], str | None]:
@@ -156,11 +158,11 @@ def _submitter(paper: dict[str, Any]) -> tuple[dict[str, str], str | None]:
     if by and by.get("user"):
         user = {"user": by["user"], "fullname": by.get("fullname") or by["user"]}
         user["avatarUrl"] = by.get("avatarUrl") or avatar_url(by["user"])
-        return user, hf_time(hf.get("daily_at") or paper.get("announced"))
+        return user, hf_time(hf.get("daily_at")) or hf_time(paper.get("announced"))
     name = IMPORT_USER
     label = "arXiv" if paper.get("is_arxiv", True) else (paper.get("sources") or ["a file"])[0]
     user = {"user": name, "fullname": f"paperboy (imported from {label})", "avatarUrl": avatar_url(name)}
-    return user, hf_time(hf.get("daily_at") or paper.get("announced") or paper.get("first_seen"))
+    return user, hf_time(hf.get("daily_at")) or hf_time(paper.get("announced")) or hf_time(paper.get("first_seen"))
 
 
 def paper_json(paper: dict[str, Any]) -> dict[str, Any]:
