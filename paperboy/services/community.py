@@ -110,12 +110,22 @@ class Community:
             raise Refused(f"This paper was already submitted by {listed['submitted_by']}.", 409)
         day = paper_day(paper)
         max_age = self.settings.submit_max_age_days
-        if day and date.fromisoformat(day) < today - timedelta(days=max_age):
+        if day and date.fromisoformat(day) < self.feed_day(today) - timedelta(days=max_age):
             raise Refused(f"Only papers from the last {max_age} days can be submitted (this one is from {day}).")
         if not self.activity.submit(paper_id, user["id"], stamp(now)):
             raise Refused("This paper was just submitted by somebody else.", 409)
         self.activity.vote(paper_id, user["id"], True, stamp(now))  # submitting is an endorsement
         return self.visible_paper(paper_id, user)
+
+    def feed_day(self, today: date) -> date:
+        """The day a paper's age is counted from: today, or the store's newest announcement day when
+        that is older (a store imported from a snapshot, or one whose imports stopped), so "papers of
+        the last 30 days" means the last 30 days of the feed people see."""
+        latest = self.activity.latest_day()
+        try:
+            return min(today, date.fromisoformat(latest)) if latest else today
+        except ValueError:
+            return today
 
     def _fetch(self, paper_id: str) -> dict[str, Any]:
         try:

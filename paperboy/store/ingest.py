@@ -15,6 +15,7 @@ from itertools import chain, count, repeat
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from paperboy.sources.normalize import author_key, is_arxiv_id
 from paperboy.sources.record import Checkpoint, Item, PaperRecord, Rejection
@@ -348,12 +349,25 @@ class Ingestor:
             )
         self.summary = RunSummary(run_id=run_id, source=source, target=target)
 
-    def run(self, items: Iterable[Item], progress: Callable[[RunSummary], None] | None = None) -> RunSummary:
-        """Consume every item; the run ends completed, or failed with the error recorded."""
+    def run(
+        self,
+        items: Iterable[Item],
+        progress: Callable[[RunSummary], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> RunSummary:
+        """Consume every item; the run ends completed, or failed with the error recorded.
+
+        ``stop()`` turning true (a first Ctrl-C) ends the run early but cleanly: what was read
+        is written, and the run is recorded as interrupted.
+        """
         records: list[Prepared] = []
         rejected: list[Rejection] = []
+        stopped = False
         try:
             for item in items:
+                if stop is not None and stop():
+                    stopped = True
+                    break
                 if isinstance(item, PaperRecord):
                     item = Prepared.of(item)
                 if isinstance(item, Prepared):
@@ -377,9 +391,21 @@ class Ingestor:
         except BaseException as exc:
             self.summary.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             self.summary.error = str(exc) or type(exc).__name__
-            self._finish()
+            if isinstance(exc, Exception):
+                self._finish()
+                raise
+            # Ctrl-C inside a statement: SQLAlchemy invalidates that connection rather than rolling
+            # it back, and its open write transaction can lock us out.  Closing the pooled
+            # connections frees the database; if the run's last line still cannot be written, the
+            # run is left as a crash would leave it (the open batch lost, the rest saved) rather
+            # than hiding the interrupt behind a database error.
+            self.engine.dispose()
+            try:
+                self._finish()
+            except OperationalError:
+                pass
             raise
-        self.summary.status = "completed"
+        self.summary.status = "interrupted" if stopped else "completed"
         self._finish()
         return self.summary
 

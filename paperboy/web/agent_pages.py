@@ -99,8 +99,7 @@ def paper_md(request: Request, paper_id: str) -> Response:
         similar = svc.store.activity.listed([r.id for r in found])
         return paper_markdown(paper, similar, site_url(request)).encode()
 
-    key = f"md {request.url}"
-    return cached_bytes(request, key, build, MARKDOWN, dated=False)
+    return cached_bytes(request, "md ", build, MARKDOWN, on_search=True, per_host=True)
 
 
 _PALETTE = ("#e76f51", "#2a9d8f", "#e9c46a", "#264653", "#8d5a97", "#3a86ff", "#fb8500", "#6a994e")

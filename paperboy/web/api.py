@@ -147,7 +147,7 @@ def search_papers(
     mode: Literal["hybrid", "keyword", "semantic"] = "hybrid",
 ) -> Response:
     """Search papers (hybrid by default), as Hugging Face's ``/api/papers/search``."""
-    return cached_json(request, _RESULTS, lambda: _search_items(request, q, limit, offset, mode), dated=False)
+    return cached_json(request, _RESULTS, lambda: _search_items(request, q, limit, offset, mode), on_search=True)
 
 
 def _search_items(request: Request, q: str, limit: int, offset: int, mode: str) -> list[dict[str, Any]]:

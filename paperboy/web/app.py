@@ -88,6 +88,8 @@ def create_app(
             services.search.refresh()
         thread = threading.Thread(target=_refresher, args=(services, stop), name="search-refresh", daemon=True)
         thread.start()
+        if indexer == "process":  # a real server: have "for you" ready before its first visitor
+            threading.Thread(target=app.state.recommender.warm, name="recs-warm", daemon=True).start()
         yield
         stop.set()
         thread.join(timeout=5)
@@ -98,11 +100,14 @@ def create_app(
         summary="Self-hosted research-paper discovery: daily feed, trending, search, votes, comments.",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served offline by api_docs
         redoc_url=None,
     )
     app.state.services = services
     app.state.page_cache = PageCache()
+    from paperboy.web import api_docs
+
+    api_docs.install(app)  # before /static: its assets live under /static/api-docs
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     from paperboy.web.library_pages import install as install_library

@@ -107,10 +107,10 @@ def _entry_time(paper: dict[str, Any]) -> datetime:
     return datetime.now(UTC)
 
 
-def _feed(request: Request, make: Callable[[], bytes], dated: bool = True) -> Response:
+def _feed(request: Request, make: Callable[[], bytes], on_search: bool = False) -> Response:
     """A feed from the page cache (per URL and host: its links are the request's own when
     ``base_url`` is not set), conditional and compressed."""
-    return cached_bytes(request, f"feed {request.url}", make, ATOM, dated=dated, cache_control=CACHE_CONTROL)
+    return cached_bytes(request, "feed ", make, ATOM, on_search=on_search, per_host=True, cache_control=CACHE_CONTROL)
 
 
 @router.get("/daily.atom")
@@ -163,4 +163,4 @@ def search(request: Request, q: Annotated[str, Query(max_length=10_000)] = "") -
             papers,
         )
 
-    return _feed(request, make, dated=False)  # the search index catches up after the store: ETag only
+    return _feed(request, make, on_search=True)

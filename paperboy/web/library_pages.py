@@ -31,6 +31,7 @@ from paperboy.web.render import (
     require_user,
     safe_next,
     services,
+    site_url,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -354,7 +355,7 @@ def for_you(
 def new_feed_link(request: Request, user: dict = Depends(require_user)) -> HTMLResponse:
     """Make (or replace) the private Atom feed link; shown once, like an API token."""
     token = library(request).new_feed_token(user)
-    base = services(request).settings.base_url.rstrip("/")
+    base = site_url(request)
     found = recommender(request).listed(recommender(request).for_user(user["id"], limit=FOR_YOU_SIZE))
     voted = services(request).store.activity.voted(user["id"], [r.id for r in found.results])
     return render(

@@ -26,7 +26,6 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter
 
-from paperboy.config import Settings
 from paperboy.web import text
 
 #: A row id in a URL (comments, tokens): bounded, since a larger number cannot even reach the database.
@@ -89,7 +88,14 @@ def services(request: Request) -> Any:
 
 def secure_cookies(request: Request) -> bool:
     """Mark cookies Secure when the site is served over HTTPS."""
-    return services(request).settings.base_url.startswith("https://")
+    base = services(request).settings.base_url
+    return base.startswith("https://") if base else request.url.scheme == "https"
+
+
+def site_url(request: Request) -> str:
+    """This site's address for absolute links in pages and feeds: ``base_url`` when set, else the
+    address this request came to (so ``make run PORT=18800`` links to port 18800)."""
+    return services(request).settings.base_url.rstrip("/") or str(request.base_url).rstrip("/")
 
 
 # -- the signed-in user ----------------------------------------------------------------
@@ -273,20 +279,29 @@ def _fresh_cache(request: Request) -> PageCache | None:
     return cache
 
 
-def cached_page(request: Request, build: Callable[[str], Response]) -> Response:
+def _cache_key(request: Request, prefix: str, on_search: bool) -> str:
+    """The cache key of this request's answer: its URL, and the search generation when the answer
+    is built from search (results, similar papers), so a new vector or a rebuilt keyword index is
+    seen at once while the store itself has not changed."""
+    key = f"{prefix}{request.url.path}?{request.url.query}"
+    return f"search#{services(request).search.generation} {key}" if on_search else key
+
+
+def cached_page(request: Request, build: Callable[[str], Response], on_search: bool = False) -> Response:
     """A page for visitors who are not signed in, from the cache while nothing it shows changed.
 
     ``build(csrf)`` renders the page with the given CSRF token.  Signed-in users, whose pages
     show their own votes, always get a fresh page.  Cached pages hold a mark where the CSRF token
     goes, replaced by each visitor's own token, so no visitor ever gets another's token.  A vote,
     comment or import shows to anonymous visitors within ``page_cache_seconds`` (1 s).
+    ``on_search``: the page shows search answers (similar papers), which change with the indices.
     """
     if request.cookies.get(SESSION_COOKIE) and current_user(request) is not None:
         return build(csrf_token(request))
     cache = _fresh_cache(request)
     if cache is None:
         return build(csrf_token(request))
-    key = request.url.path + "?" + request.url.query
+    key = _cache_key(request, "", on_search)
     page = cache.get(key)
     if not isinstance(page, str):
         response = build(_CSRF_MARK)
@@ -300,35 +315,42 @@ def cached_page(request: Request, build: Callable[[str], Response]) -> Response:
     return response
 
 
-def cached_json(request: Request, shape: TypeAdapter[Any], build: Callable[[], Any], dated: bool = True) -> Response:
+def cached_json(
+    request: Request, shape: TypeAdapter[Any], build: Callable[[], Any], on_search: bool = False
+) -> Response:
     """A JSON answer that shows nobody's own data, from the page cache while the store holds still.
 
     ``build()`` makes the value, ``shape`` validates and serializes it (once per store change,
-    not per request: for a page of search results that was most of the request's time).  The
-    answer is conditional and compressed (``conditional``); ``dated=False`` for answers that
-    also depend on the search indices, which catch up after the store, so only the ETag holds.
+    not per request: for a page of search results that was most of the request's time).
+    ``on_search`` as for ``cached_page``.  The answer is conditional and compressed
+    (``conditional``); answers built from search carry only an ETag, since the indices catch up
+    after the store and a ``Last-Modified`` taken from the store could then hold a stale copy.
     """
     return cached_bytes(
         request,
-        "json " + request.url.path + "?" + request.url.query,
+        "json ",
         lambda: shape.dump_json(shape.validate_python(build()), by_alias=True),
         "application/json",
-        dated=dated,
+        on_search=on_search,
     )
 
 
 def cached_bytes(
     request: Request,
-    key: str,
+    prefix: str,
     build: Callable[[], bytes],
     media_type: str,
-    dated: bool = True,
+    on_search: bool = False,
+    per_host: bool = False,
     cache_control: str = "no-cache",
 ) -> Response:
     """Bytes nobody's own (an API answer, a feed) from the page cache while the store holds still,
-    answered by ``conditional``; their gzip form is cached beside them."""
+    answered by ``conditional``; their gzip form is cached beside them.  ``per_host``: the body
+    holds absolute links to the address asked for (``site_url``), so each host has its own copy;
+    ``on_search``: built from search, so cached per search generation and sent without a date."""
     cache = _fresh_cache(request)
-    modified = store_changed_at(request) if dated else None  # before the body: never newer than it
+    key = _cache_key(request, f"{prefix}{request.url.netloc} " if per_host else prefix, on_search)
+    modified = None if on_search else store_changed_at(request)  # before the body: never newer than it
     body = cache.get(key) if cache is not None else None
     if not isinstance(body, bytes):
         body = build()
@@ -412,15 +434,3 @@ def store_changed_at(request: Request) -> str:
 
 #: Stands in for "last changed" in an empty store that nothing has touched yet.
 _STARTED = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def site_url(request: Request) -> str:
-    """Where this installation is reached: ``base_url`` when it is set, else the request's own
-    scheme and host (so feeds served on another host or port link back to it)."""
-    configured = services(request).settings.base_url.rstrip("/")
-    if configured and configured != _DEFAULT_BASE_URL.rstrip("/"):
-        return configured
-    return str(request.base_url).rstrip("/")
-
-
-_DEFAULT_BASE_URL = Settings.__dataclass_fields__["base_url"].default
