@@ -403,3 +403,18 @@ def test_api_times_are_always_readable(settings: Settings):
     with running_app(settings, [odd]) as web:
         paper = web.client.get("/api/papers/2607.00901").json()
     assert paper["publishedAt"] == "2026-07-10T00:00:00.000Z"  # the announcement day instead
+
+
+def test_ingest_oai_format_option(tmp_path: Path):
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "paperboy", "--home", str(tmp_path / "home"), "ingest", "oai", *args]
+        return subprocess.run(
+            command, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"}, timeout=120
+        )
+
+    with Loopback([Reply(fixture("oai_arxivraw.xml"))]) as srv:
+        done = run("--base-url", srv.url("/oai"), "--format", "arXivRaw", "--from", "2014-10-01")
+        assert done.returncode == 0, done.stderr
+        assert srv.requests[0].query["metadataPrefix"] == "arXivRaw"
+    bad = run("--base-url", "http://127.0.0.1:9/oai", "--format", "oai_dc")
+    assert bad.returncode == 1 and "metadata format must be one of arXivRaw, arXiv" in bad.stdout + bad.stderr
