@@ -114,8 +114,9 @@ def create_app(
 
     install_library(app)  # first: its routes extend /papers/{id}, which the paper pages would take
 
-    from paperboy.web import account_pages, api, feeds, pages, subscription_pages
+    from paperboy.web import account_pages, agent_pages, api, feeds, pages, subscription_pages
 
+    app.include_router(agent_pages.router)  # before the paper pages: /papers/{id}.md is not a paper id
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.include_router(account_pages.router)

@@ -375,15 +375,15 @@ def new_feed_link(request: Request, user: dict = Depends(require_user)) -> HTMLR
 @router.get("/feeds/for-you.atom")
 def for_you_feed(request: Request, token: Annotated[str, Query(max_length=200)] = "") -> Response:
     """A user's "for you" papers as Atom, for feed readers (the token in the link stands for the user)."""
-    from paperboy.web.feeds import _atom
+    from paperboy.web.feeds import ATOM, _atom
+    from paperboy.web.render import conditional
 
     user = library(request).feed_user(token)
     if user is None:
         raise HTTPException(404, "No such feed: the link is wrong or was replaced by a newer one.")
     found = recommender(request).listed(recommender(request).for_user(user["id"], limit=50))
     papers = [r.paper for r in found.results if r.paper]
-    response = _atom(
+    body = _atom(
         request, "for-you", f"paperboy: for {user['username']}", "Recent papers picked for you", "/for-you", papers
     )
-    response.headers["Cache-Control"] = "private, max-age=300"
-    return response
+    return conditional(request, body, ATOM, cache_control="private, max-age=300")
