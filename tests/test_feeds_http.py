@@ -157,7 +157,7 @@ def served(settings: Settings) -> Iterator[tuple[str, Store]]:
     with Store.open(settings) as store:
         store.ingest("jsonl", "fixture", _records())
     port = _free_port()
-    app = create_app(settings.with_overrides(page_cache_seconds=0.2), semantic=False, indexer="inline")
+    app = create_app(settings.with_overrides(page_cache_seconds=0.2), semantic=False, index_at_start=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, name="feed-server", daemon=True)
     thread.start()

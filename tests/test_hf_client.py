@@ -118,7 +118,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[str]:
         store.activity.vote("2603.00004", alice["id"], True, "2026-03-06T08:01:00Z")
         store.activity.add_comment("2603.00004", alice["id"], "Nice ablations.", "2026-03-06T08:02:00Z")
     port = _free_port()
-    app = create_app(settings, semantic=True, indexer="inline", embedder=embedder)
+    app = create_app(settings, semantic=True, index_at_start=True, embedder=embedder)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, name="hf-client-server", daemon=True)
     thread.start()

@@ -107,10 +107,10 @@ def test_search_answers_follow_the_index_not_only_the_store(tmp_path):
     did not change, but what search can answer did (the index was built, vectors arrived)."""
     from webkit import corpus
 
-    from paperboy.web.indexer import index_once
+    from paperboy.services.indexing import index_once
 
     settings = load_settings(tmp_path / "home", page_cache_seconds=CHECK, arxiv_min_interval=0.0)
-    with running_app(settings, records=corpus(), indexer="none") as web:
+    with running_app(settings, records=corpus(), index_at_start=False) as web:
         anonymous = web.browser()
         url = "/api/papers/search?q=diffusion&limit=5&mode=keyword"
         assert anonymous.get(url).json() == []  # nothing indexed yet
