@@ -1,0 +1,222 @@
+"""Topics, the map and key phrases: building from the stored vectors, keeping up with new papers,
+stable topic ids, when a rebuild is due, and the topic: search filter.
+
+The corpus is recs_kit's: five subjects with distinct words and made-up vectors (a direction per
+subject plus noise), so the right answer is known without loading the model.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from recs_kit import MODEL, TOPICS, fill, topic_of, vector_for
+
+from paperboy.indices import topic_model as tm
+from paperboy.services import topics as topics_service
+from paperboy.sources.base import finish
+from paperboy.sources.record import PaperRecord
+
+
+@pytest.fixture
+def built(store, settings):
+    ids = fill(store)
+    report = topics_service.rebuild(store, settings, model=MODEL, k=len(TOPICS))
+    return store, ids, report
+
+
+def _membership(store) -> dict[str, int]:
+    return {pid: topic for pid, _, _, topic in store.topics.placements()}
+
+
+def test_rebuild_finds_the_five_subjects_labels_them_and_places_every_paper(built):
+    store, ids, report = built
+    assert report.papers == len(ids) == 110 and report.topics == 5
+    members = _membership(store)
+    assert set(members) == set(ids)
+    # every cluster is exactly one subject
+    by_topic: dict[int, set[int]] = {}
+    for pid, topic in members.items():
+        by_topic.setdefault(topic, set()).add(topic_of(pid))
+    assert sorted(len(s) for s in by_topic.values()) == [1] * 5
+    topics = store.topics.topics()
+    assert sum(t["size"] for t in topics) == 110
+    labels = {next(iter(by_topic[t["id"]])): t["label"] for t in topics}
+    assert "quantum" in labels[4] or "surface codes" in labels[4] or "qubits" in labels[4], labels
+    assert "protein" in labels[0] or "folding" in labels[0], labels
+    for topic in topics:
+        assert -1 <= topic["x"] <= 1 and -1 <= topic["y"] <= 1 and 0 <= topic["color"] < topics_service.PALETTE
+        assert len(topic["terms"]) >= 3
+    assert len({t["color"] for t in topics}) == 5  # five topics, twelve colours: all different
+    points = np.asarray([(x, y) for _, x, y, _ in store.topics.placements()])
+    assert points.min() >= -1.0001 and points.max() <= 1.0001 and points.std() > 0.1
+
+
+def test_map_keeps_subjects_together(built):
+    """On the map, a paper's nearest point belongs to the same subject (the layout keeps neighbourhoods)."""
+    store, _, _ = built
+    rows = store.topics.placements()
+    points = np.asarray([(x, y) for _, x, y, _ in rows])
+    subjects = np.asarray([topic_of(pid) for pid, *_ in rows])
+    d = ((points[:, None, :] - points[None, :, :]) ** 2).sum(axis=2)
+    np.fill_diagonal(d, np.inf)
+    assert (subjects[d.argmin(axis=1)] == subjects).mean() >= 0.95
+
+
+def test_key_phrases_are_the_papers_own_words(built):
+    store, ids, _ = built
+    phrases = store.topics.keywords(ids)
+    assert set(phrases) == set(ids)
+    quantum = [pid for pid in ids if topic_of(pid) == 4]
+    words = " ".join(" ".join(phrases[pid]) for pid in quantum).lower()
+    assert "surface codes" in words or "quantum" in words
+    for pid in ids:
+        assert 1 <= len(phrases[pid]) <= tm.KEYWORDS_PER_PAPER
+        paper = store.get_paper(pid)
+        text = f"{paper['title']} {paper['abstract']}".lower()
+        for phrase in phrases[pid]:
+            assert phrase.lower().replace("-", " ") in text.replace("-", " "), (phrase, text)
+    # searchable by normalized key, plurals folded
+    assert quantum[0] in store.topics.papers_with_keys([tm.normalize_key("Quantum Error Corrections")]) or quantum[
+        0
+    ] in store.topics.papers_with_keys([tm.normalize_key("qubit")])
+
+
+def test_a_rebuild_keeps_topic_ids_and_the_map(built, settings):
+    store, _, _ = built
+    before = _membership(store)
+    old_centres = {t["id"]: (t["x"], t["y"]) for t in store.topics.topics()}
+    again = topics_service.rebuild(store, settings, model=MODEL, k=len(TOPICS), seed=1)
+    assert again.build_id is not None
+    after = _membership(store)
+    assert after == before  # same subjects, same ids
+    moved = [
+        np.hypot(t["x"] - old_centres[t["id"]][0], t["y"] - old_centres[t["id"]][1]) for t in store.topics.topics()
+    ]
+    assert np.median(moved) < 0.5  # the old map started the new one (the map spans 2 units)
+    # a topic that did not exist before gets an id never used
+    third = topics_service.rebuild(store, settings, model=MODEL, k=6)
+    ids = [t["id"] for t in store.topics.topics()]
+    assert third.topics == 6 and len(set(ids)) == 6 and max(ids) >= 5
+
+
+def _new_papers(store, n: int, day: str = "2026-07-11") -> list[str]:
+    records = []
+    for i in range(n):
+        title, abstract = TOPICS[i % len(TOPICS)]
+        pid = f"2607.11{i:03d}"
+        records.append(
+            finish(
+                PaperRecord(
+                    id=pid,
+                    title=f"{title}: follow-up {i}",
+                    abstract=abstract,
+                    authors=["New Author"],
+                    categories=["cs.LG"],
+                    announced=day,
+                    source="jsonl",
+                )
+            )
+        )
+    store.ingest("jsonl", "later", records)
+    papers = {p["id"]: p for p in store.iter_papers()}
+    # the made-up vector of a new paper: its subject's direction (ids end in the subject number as in recs_kit)
+    rows = []
+    for i, r in enumerate(records):
+        subject_twin = f"2607.10{i % len(TOPICS):03d}"
+        rows.append((r.id, papers[r.id]["seq"], vector_for(subject_twin).tobytes()))
+    store.put_vectors(MODEL, rows)
+    return [r.id for r in records]
+
+
+def test_update_places_new_papers_in_their_subject_and_near_it(built, settings):
+    store, ids, _ = built
+    members = _membership(store)
+    topic_of_subject = {topic_of(pid): topic for pid, topic in members.items()}
+    new = _new_papers(store, 10)
+    assert {r[0] for r in store.topics.pending(MODEL)} == set(new)
+    report = topics_service.update(store, settings, model=MODEL)
+    assert report.papers == 10 and not store.topics.pending(MODEL)
+    after = _membership(store)
+    points = {pid: (x, y) for pid, x, y, _ in store.topics.placements()}
+    for i, pid in enumerate(new):
+        subject = i % len(TOPICS)
+        assert after[pid] == topic_of_subject[subject]
+        same = np.asarray([points[p] for p in ids if topic_of(p) == subject])
+        other = np.asarray([points[p] for p in ids if topic_of(p) != subject])
+        here = np.asarray(points[pid])
+        assert np.linalg.norm(same - here, axis=1).min() < np.linalg.norm(other - here, axis=1).min()
+    assert sum(t["size"] for t in store.topics.topics()) == 120
+    assert all(store.topics.keywords(new).values())
+    # nothing new: nothing done
+    assert topics_service.update(store, settings, model=MODEL).papers == 0
+
+
+def test_when_a_rebuild_is_due(store, settings):
+    assert topics_service.due(store, settings, MODEL) is None  # no vectors
+    fill(store)
+    assert topics_service.due(store, settings, MODEL) == "first build"
+    topics_service.rebuild(store, settings, model=MODEL, k=5)
+    assert topics_service.due(store, settings, MODEL) is None
+    _new_papers(store, 10)  # 9 % more
+    assert topics_service.due(store, settings, MODEL) is None
+    later = datetime.now(UTC) + timedelta(days=8)
+    assert topics_service.due(store, settings, MODEL, now=later) == "8 days old"
+    _new_papers(store, 20, day="2026-07-12")
+    # ids repeat 2607.11000.. for the first ten: 20 gives 10 more papers, 20 in all over 110 = 18 %
+    grown = settings.with_overrides(topics_rebuild_growth=0.15)
+    assert topics_service.due(store, grown, MODEL).startswith("grew")
+    assert topics_service.due(store, settings, "another/model") is None  # no vectors of it: nothing to build
+    store.put_vectors(
+        "another/model", [(p["id"], p["seq"], vector_for(p["id"]).tobytes()) for p in store.iter_papers()]
+    )
+    assert topics_service.due(store, settings, "another/model") == "new model"
+
+
+def test_refresh_rebuilds_once_then_updates_then_rests(store, settings):
+    fill(store)
+    first = topics_service.refresh(settings, store, model=MODEL)
+    assert first is not None and first.kind == "rebuild" and first.papers == 110
+    assert topics_service.refresh(settings, store, model=MODEL) is None  # level: one cheap look
+    _new_papers(store, 5)
+    second = topics_service.refresh(settings, store, model=MODEL)
+    assert second is not None and second.kind == "update" and second.papers == 5
+    assert topics_service.refresh(settings, store, model=MODEL) is None
+
+
+def test_papers_that_left_the_store_leave_the_map(built):
+    store, ids, _ = built
+    from sqlalchemy import delete
+
+    from paperboy.store import schema as t
+
+    with store.engine.begin() as conn:
+        conn.execute(delete(t.papers).where(t.papers.c.id == ids[0]))
+    assert ids[0] not in {pid for pid, *_ in store.topics.placements()}  # the map's reads skip it at once
+    assert store.topics.remove_missing() == 1
+    assert store.topics.remove_missing() == 0
+    assert ids[0] not in store.topics.keywords([ids[0]])
+
+
+def test_empty_and_tiny_stores(store, settings):
+    report = topics_service.rebuild(store, settings, model=MODEL)
+    assert report.papers == 0 and report.topics == 0 and store.topics.topics() == []
+    assert topics_service.update(store, settings, model=MODEL).papers == 0
+
+
+def test_clean_text_normalize_and_surface():
+    assert "$" not in tm.clean_text(r"Sparse $\alpha$-entmax", r"We use \emph{sparse} attention")
+    assert tm.normalize_key("Large Language Models") == "large language model"
+    assert tm.normalize_key("Diffusion Policies") == "diffusion policy"
+    assert tm.normalize_key("Gaussian Process") == "gaussian process"
+    title, abstract = (
+        "Diffusion Models for Protein Design",
+        "Diffusion models work. We use LLM agents and diffusion models.",
+    )
+    assert tm.surface("diffusion models", title, abstract) == "diffusion models"
+    assert tm.surface("llm agents", title, abstract) == "LLM agents"
+    assert tm.surface("protein design", title, abstract) == "protein design"
+    assert tm.surface("detection objects", "Detection of objects", "") is None
+    assert tm.default_k(0) == 0 and tm.default_k(15) == 1 and tm.default_k(110) == 2 and tm.default_k(118_000) == 148
+    assert tm.default_k(10_000_000) == tm.K_MAX
