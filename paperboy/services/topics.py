@@ -333,6 +333,9 @@ def due(store: Store, settings: Settings, model: str, now: datetime | None = Non
 
 #: The vector mark (count, newest seq) each store's topics were last brought level with, by store URL.
 _LEVEL: dict[str, tuple[Any, ...]] = {}
+#: The mark and time of a failed attempt, by store URL: not retried on the same vectors for a while.
+_FAILED: dict[str, tuple[tuple[Any, ...], float]] = {}
+RETRY_AFTER = 3600.0
 
 
 def refresh(
@@ -346,13 +349,22 @@ def refresh(
     if reason is None and _LEVEL.get(key) == mark:
         return None
     say = report or (lambda **values: None)
-    if reason is not None:
-        say(force=True, phase=f"building topics and the map ({reason})")
+    failed = _FAILED.get(key)
+    if failed is not None and failed[0] == mark and time.monotonic() - failed[1] < RETRY_AFTER:
+        return None  # it failed on these very vectors a moment ago: the next try waits
+    try:
         store.topics.remove_missing()
-        done = rebuild(store, settings, model, progress=lambda step, i, n: say(phase=f"topics: {step}"))
-    else:
-        store.topics.remove_missing()
-        done = update(store, settings, model)
+        if reason is not None:
+            say(force=True, phase=f"building topics and the map ({reason})")
+            done = rebuild(store, settings, model, progress=lambda step, i, n: say(phase=f"topics: {step}"))
+        else:
+            done = update(store, settings, model)
+    except Exception as exc:  # keep indexing and searching; say so on the status page, retry later
+        log.exception("building topics failed")
+        _FAILED[key] = (mark, time.monotonic())
+        say(force=True, topics_error=f"{type(exc).__name__}: {exc}")
+        return None
+    _FAILED.pop(key, None)
     _LEVEL[key] = (model, *store.library.vector_mark(model))
-    say(force=True, topics=store.topics.latest_build() is not None and done.topics or None)
+    say(force=True, topics=done.topics or len(store.topics.topics()))
     return done

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 
 from paperboy.store import schema as t
 from paperboy.store.activity import _bump
-from paperboy.store.dialect import in_values, insert_tuples
+from paperboy.store.dialect import _insert_for, in_values, insert_tuples
 from paperboy.store.rows import as_dict
 
 b, tp, pt, pk, kp = t.topic_builds.c, t.topics.c, t.paper_topics.c, t.paper_keywords.c, t.keyword_papers.c
@@ -25,11 +25,23 @@ _CHUNK = 5000
 Placement = tuple[str, int, int, float, float, float]
 
 
+def _bump_topics(conn: Any) -> None:
+    """Count one more change to topics (``TopicStore.mark``) and to what pages show (``activity``)."""
+    _bump(conn)
+    stmt = _insert_for(conn)(t.counters).values(name="topics", value=1)
+    conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": t.counters.c.value + 1}))
+
+
 class TopicStore:
     """Everything the store keeps about topics, the map and key phrases."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+
+    def mark(self) -> int:
+        """Goes up with every change to topics, placements or key phrases: caches of them compare it."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(t.counters.c.value).where(t.counters.c.name == "topics")).scalar() or 0
 
     # -- builds --------------------------------------------------------------------------
     def latest_build(self) -> dict[str, Any] | None:
@@ -57,7 +69,7 @@ class TopicStore:
         Returns the build's id.
         """
         with self.engine.begin() as conn:
-            _bump(conn)  # first: the write lock is taken before anything is read (see store/activity.py)
+            _bump_topics(conn)  # first: the write lock is taken before anything is read (see store/activity.py)
             build_id = conn.execute(insert(t.topic_builds).values(**build)).inserted_primary_key[0]
             for table in (t.topics, t.paper_topics, t.paper_keywords, t.keyword_papers):
                 conn.execute(delete(table))
@@ -74,7 +86,7 @@ class TopicStore:
         if not placements and not keywords:
             return
         with self.engine.begin() as conn:
-            _bump(conn)
+            _bump_topics(conn)
             ids = list({row[0] for row in placements} | {row[0] for row in keywords})
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
@@ -110,7 +122,7 @@ class TopicStore:
             ids = conn.execute(select(pt.paper_id).where(~gone)).scalars().all()
             if not ids:
                 return 0
-            _bump(conn)
+            _bump_topics(conn)
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start : start + _CHUNK]
                 for table, col in ((t.paper_topics, pt.paper_id), (t.paper_keywords, pk.paper_id)):

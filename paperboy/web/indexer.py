@@ -96,6 +96,10 @@ def index_once(
     )
     report(force=True, phase="vector index")
     vectors.catch_up(store)
+    if stop is None or not stop.is_set():
+        from paperboy.services.topics import refresh as refresh_topics
+
+        refresh_topics(settings, store, embedder.model_name, report)  # topics and the map (issue 17)
     done, total = store.vector_counts(embedder.model_name)
     report(force=True, phase="idle", vectors=done, papers=total, keyword_docs=len(keyword))
 
