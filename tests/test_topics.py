@@ -220,3 +220,52 @@ def test_clean_text_normalize_and_surface():
     assert tm.surface("detection objects", "Detection of objects", "") is None
     assert tm.default_k(0) == 0 and tm.default_k(15) == 1 and tm.default_k(110) == 2 and tm.default_k(118_000) == 148
     assert tm.default_k(10_000_000) == tm.K_MAX
+
+
+def test_topic_filter_in_search_by_number_and_by_key_phrase(built, settings):
+    from paperboy.indices.keyword import KeywordIndex
+    from paperboy.indices.query import parse_query
+    from paperboy.indices.vector import VectorIndex
+    from paperboy.services.search import SearchService
+
+    store, ids, _ = built
+    members = _membership(store)
+    quantum_topic = next(topic for pid, topic in members.items() if topic_of(pid) == 4)
+    keyword = KeywordIndex.for_settings(settings)
+    keyword.catch_up(store)
+    search = SearchService(store, keyword)
+    q = parse_query(f"study topic:{quantum_topic}")
+    assert q.topics == [str(quantum_topic)] and q.has_filters and f"topic:{quantum_topic}" in q.describe()
+    page = search.search(f"study topic:{quantum_topic}", mode="keyword", limit=100)
+    assert page.results and {topic_of(r.id) for r in page.results} == {4}
+    assert len(page.results) == sum(1 for pid in ids if topic_of(pid) == 4)
+    # filters alone list the topic's papers; a phrase finds its papers (case and plural ignored)
+    alone = search.search(f"topic:{quantum_topic}", limit=100)
+    assert {topic_of(r.id) for r in alone.results} == {4} and len(alone.results) == 22
+    phrase = search.search('topic:"Error Corrections"', limit=100)
+    assert phrase.results and {topic_of(r.id) for r in phrase.results} == {4}
+    either = search.search(
+        f'topic:"error correction" topic:{members[next(p for p in ids if topic_of(p) == 0)]}', limit=200
+    )
+    assert {topic_of(r.id) for r in either.results} == {0, 4}
+    nothing = search.search('topic:"no such phrase at all"', limit=10)
+    assert nothing.results == [] and any("key phrase" in w for w in nothing.warnings)
+    assert any("no topic" in w for w in search.search("topic:99999", limit=10).warnings)
+    assert search.search("topic:", limit=10).warnings  # an empty value is explained, never an error
+    # the vector search honours it too: semantic results only from the topic
+    vectors = VectorIndex(settings.home / "vectors", MODEL, len(vector_for(ids[0])))
+    vectors.catch_up(store)
+
+    class Embedder:  # the query's vector: the quantum subject's own direction
+        model_name = MODEL
+
+        def embed_query(self, text):
+            return vector_for("2607.10000")  # a protein paper's direction: the nearest papers are protein ones
+
+    semantic = SearchService(store, keyword, vectors, Embedder())
+    found = semantic.search(f"folding topic:{quantum_topic}", mode="semantic", limit=10)
+    assert found.results and {topic_of(r.id) for r in found.results} == {4}
+    unfiltered = semantic.search("folding", mode="semantic", limit=10)
+    assert {topic_of(r.id) for r in unfiltered.results} == {0}
+    with_cat = semantic.search(f"folding topic:{quantum_topic} cat:cs.LG", mode="hybrid", limit=10)
+    assert {topic_of(r.id) for r in with_cat.results} == {4}

@@ -20,7 +20,6 @@ arrive between builds get key phrases weighed the same way.
 from __future__ import annotations
 
 import re
-import unicodedata
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,6 +30,8 @@ import orjson
 from scipy import sparse
 from sklearn.cluster import MiniBatchKMeans
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+from paperboy.indices.phrase_key import normalize_key  # noqa: F401 - stored keys are made with it
 
 #: Words that say how a paper is written, not what it is about.
 ACADEMIC_STOP_WORDS = frozenset(
@@ -77,21 +78,6 @@ def default_k(papers: int) -> int:
 def clean_text(title: str, abstract: str) -> str:
     """Title (twice: it says most about the paper) and abstract, without LaTeX commands and maths."""
     return _LATEX.sub(" ", f"{title}. {title}. {abstract}")
-
-
-def normalize_key(phrase: str) -> str:
-    """The form a key phrase is searched by: lower case, accents folded, plural ``s`` dropped per word."""
-    folded = unicodedata.normalize("NFKD", phrase.lower())
-    folded = "".join(c for c in folded if not unicodedata.combining(c))
-    words = re.findall(r"[\w\-]+", folded)
-    out = []
-    for word in words:
-        if len(word) > 3 and word.endswith("ies"):
-            word = word[:-3] + "y"
-        elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
-            word = word[:-1]
-        out.append(word)
-    return " ".join(out)[:200]
 
 
 # -- clustering ----------------------------------------------------------------------------------

@@ -177,7 +177,15 @@ def rebuild(
 
 
 def _keys(phrases: list[str]) -> list[str]:
-    return sorted({key for key in map(tm.normalize_key, phrases) if key})
+    """What ``topic:"…"`` finds a paper by: each key phrase, and the runs of two or more of its words
+    ("error correction" finds "quantum error correction")."""
+    keys: set[str] = set()
+    for phrase in phrases:
+        words = tm.normalize_key(phrase).split()
+        keys.update(" ".join(words[i:j]) for i in range(len(words)) for j in range(i + 2, len(words) + 1))
+        if len(words) == 1:
+            keys.add(words[0])
+    return sorted(k for k in keys if k)
 
 
 def _compact(vectors: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
