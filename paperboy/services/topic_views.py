@@ -17,6 +17,7 @@ import gzip
 import logging
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -291,10 +292,11 @@ class Fresh(Generic[T]):
 
 
 class TopicViews:
-    """The topic summaries and the map of one process, kept level with the store."""
+    """The topic summaries, the map and single papers' topics of one process, kept level with the store."""
 
     def __init__(self, store: Store, every: float = 2.0, background: bool = True) -> None:
         self.store = store
+        self.papers = PaperTopics(store, every)
         self._index = Fresh(lambda: build_index(store), store.topics.mark, every, background)
         self._map = Fresh(
             lambda: build_map(store, store.activity.hidden_ids()),
@@ -310,3 +312,49 @@ class TopicViews:
     @property
     def map(self) -> MapData:
         return self._map.get()
+
+
+class PaperTopics:
+    """Key phrases and topic of single papers, for cards: looked up once, kept until the topics change."""
+
+    SIZE = 50_000
+
+    def __init__(self, store: Store, every: float = 2.0) -> None:
+        self.store, self.every = store, every
+        self._cache: OrderedDict[str, tuple[list[str], int | None]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._mark: Any = None
+        self._checked = -1e9
+
+    def _fresh(self) -> None:
+        now = time.monotonic()
+        if now - self._checked < self.every:
+            return
+        mark = self.store.topics.mark()
+        with self._lock:
+            self._checked = now
+            if mark != self._mark:
+                self._mark = mark
+                self._cache.clear()
+
+    def get(self, ids: list[str]) -> dict[str, tuple[list[str], int | None]]:
+        """``{id: (key phrases, topic id or None)}`` for each of ``ids``."""
+        self._fresh()
+        out: dict[str, tuple[list[str], int | None]] = {}
+        missing = []
+        with self._lock:
+            for pid in ids:
+                hit = self._cache.get(pid)
+                if hit is None:
+                    missing.append(pid)
+                else:
+                    out[pid] = hit
+        if missing:
+            phrases = self.store.topics.keywords(missing)
+            topics = self.store.topics.topic_of(missing)
+            with self._lock:
+                for pid in missing:
+                    out[pid] = self._cache[pid] = (phrases.get(pid, []), topics.get(pid))
+                while len(self._cache) > self.SIZE:
+                    self._cache.popitem(last=False)
+        return out

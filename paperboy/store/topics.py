@@ -194,6 +194,17 @@ class TopicStore:
         with self.engine.connect() as conn:
             return [(r[0], r[1], r[2], r[3]) for r in conn.execute(query)]
 
+    def placements_of(self, ids: Iterable[str]) -> list[tuple[str, float, float, int]]:
+        """``(paper_id, x, y, topic_id)`` of the placed papers among ``ids``."""
+        ids = list(ids)
+        out: list[tuple[str, float, float, int]] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), _CHUNK):
+                chunk = ids[start : start + _CHUNK]
+                query = select(pt.paper_id, pt.x, pt.y, pt.topic_id).where(in_values(conn, pt.paper_id, chunk))
+                out += [(r[0], r[1], r[2], r[3]) for r in conn.execute(query)]
+        return out
+
     def placed_vectors(self, model: str) -> Iterator[list[tuple[str, float, float, int, bytes]]]:
         """Placed papers with their vectors, in pages: ``(paper_id, x, y, topic_id, vector bytes)``."""
         last = ""
@@ -260,6 +271,17 @@ class TopicStore:
                 query = select(pt.paper_id).where(pt.topic_id == topic_id).order_by(pt.score.desc()).limit(per_topic)
                 out += conn.execute(query).scalars().all()
         return out
+
+    def in_box(self, x0: float, y0: float, x1: float, y1: float) -> list[tuple[str, int, float]]:
+        """``(paper_id, topic_id, score)`` of the papers whose map points lie in the box, most typical first."""
+        query = (
+            select(pt.paper_id, pt.topic_id, pt.score)
+            .select_from(t.paper_topics.join(t.papers, p.id == pt.paper_id))
+            .where(pt.x >= min(x0, x1), pt.x <= max(x0, x1), pt.y >= min(y0, y1), pt.y <= max(y0, y1))
+            .order_by(pt.score.desc())
+        )
+        with self.engine.connect() as conn:
+            return [(r[0], r[1], r[2]) for r in conn.execute(query)]
 
     def topic_of(self, ids: Iterable[str]) -> dict[str, int]:
         """``{paper_id: topic_id}`` for the placed papers among ``ids``."""

@@ -24,6 +24,7 @@ from paperboy.web.render import (
     current_user,
     services,
 )
+from paperboy.web.topic_pages import paper_keywords
 
 router = APIRouter(prefix="/api", tags=["api"])
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page.")]
@@ -56,6 +57,7 @@ class Paper(BaseModel):
     version: int | None = None
     comment: str | None = None
     doi: str | None = None
+    ai_keywords: list[str] = Field([], description="Key phrases picked from the paper's own text (issue 17).")
 
 
 class PaperItem(BaseModel):
@@ -134,6 +136,7 @@ def paper_json(paper: dict[str, Any]) -> Paper:
         version=paper.get("version"),
         comment=paper.get("comment"),
         doi=paper.get("doi"),
+        ai_keywords=paper_keywords(paper["id"]),
     )
 
 

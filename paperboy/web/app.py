@@ -108,6 +108,9 @@ def create_app(
     from paperboy.web.library_pages import install as install_library
 
     install_library(app)  # first: its routes extend /papers/{id}, which the paper pages would take
+    from paperboy.web.topic_pages import install as install_topics
+
+    install_topics(app)  # topics, the map and their API (issue 17)
 
     from paperboy.web import account_pages, api, feeds, pages, subscription_pages
 
