@@ -381,11 +381,13 @@
       return;
     }
     if (done.moved) return;
+    // picking: a label picks its topic; otherwise a point under the pointer opens its paper, and a
+    // label (where no point is) its topic page
     const label = labelAt(px, py);
     if (label && onboarding) { togglePick(label); return; }
-    if (label) { window.location.assign("/topics/" + label.id); return; }
     const i = nearest(px, py, 8);
-    if (i >= 0) open(i);
+    if (i >= 0) { open(i); return; }
+    if (label) window.location.assign("/topics/" + label.id);
   }
   canvas.addEventListener("pointerup", endDrag);
   canvas.addEventListener("pointercancel", (event) => { touches.delete(event.pointerId); drag = null; });
@@ -494,6 +496,7 @@
     count: () => n,
     drawn: () => drawn,
     screenOf: (i) => [sx(X[i]), sy(Y[i])],
+    onLabel: (x, y) => Boolean(labelAt(x, y)),
     labelOf: (topicId) => { const b = labelBoxes.find((b) => b.topic.id === topicId); return b ? [(b.box[0] + b.box[2]) / 2, (b.box[1] + b.box[3]) / 2] : null; },
     view: () => ({ ...view }),
   };
