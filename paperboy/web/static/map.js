@@ -179,7 +179,9 @@
     const px = new Uint32Array(image.data.buffer);
     px.fill(0xfffafafa);
     const zoom = view.s / home.s;
-    const size = Math.max(1, Math.min(5, Math.round(dpr * (1 + Math.log2(Math.max(zoom, 1)) * 0.7))));
+    // points grow as you zoom in, and are bigger to start with when there are few of them
+    const base = n < 2000 ? 3 : n < 20000 ? 2 : 1;
+    const size = Math.max(1, Math.min(6, Math.round(dpr * (base + Math.log2(Math.max(zoom, 1)) * 0.7))));
     const dim = marked.size > 0 || focusTopic >= 0;
     const k = view.s * dpr, ox = W / 2 - view.cx * k, oy = H / 2 + view.cy * k;
     const alphaOn = dim ? 60 : 170;
