@@ -269,3 +269,52 @@ def test_topic_filter_in_search_by_number_and_by_key_phrase(built, settings):
     assert {topic_of(r.id) for r in unfiltered.results} == {0}
     with_cat = semantic.search(f"folding topic:{quantum_topic} cat:cs.LG", mode="hybrid", limit=10)
     assert {topic_of(r.id) for r in with_cat.results} == {4}
+
+
+def _make_one_subject_rise(store) -> None:
+    """Eight papers of every subject in May (the 12 weeks before), then 30 more of subject 4 on the newest day."""
+    members = _membership(store)
+    twin = {topic_of(pid): pid for pid in members}
+    made = []
+    for i in range(40):
+        title, abstract = TOPICS[i % 5]
+        made.append((finish(PaperRecord(id=f"2605.20{i:03d}", title=f"{title}: more", abstract=abstract,
+                                        announced="2026-05-20", source="jsonl")), i % 5))  # fmt: skip
+    for i in range(30):
+        made.append((finish(PaperRecord(id=f"2607.10{900 + i}", title=f"{TOPICS[4][0]}: new {i}", abstract=TOPICS[4][1],
+                                        announced="2026-07-10", source="jsonl")), 4))  # fmt: skip
+    store.ingest("jsonl", "more", [r for r, _ in made])
+    papers = {p["id"]: p for p in store.iter_papers()}
+    store.put_vectors(MODEL, [(r.id, papers[r.id]["seq"], vector_for(twin[s]).tobytes()) for r, s in made])
+
+
+def test_growth_is_by_share_and_digests_show_the_rising_topics(built, settings):
+    from datetime import date
+
+    from paperboy.services.digest import Digest, DigestBuilder, Section
+    from paperboy.services.digest_mail import Renderer
+    from paperboy.services.subscriptions import Links
+    from paperboy.services.topic_views import build_index
+
+    store, ids, _ = built
+    quantum_id = next(topic for pid, topic in _membership(store).items() if topic_of(pid) == 4)
+    _make_one_subject_rise(store)
+    topics_service.update(store, settings, model=MODEL)
+    index = build_index(store)
+    quantum = index.by_id[quantum_id]
+    # the last 28 days: 20 + 30 of its papers among 130; the 84 days before: 2 (4 May) + 8 (20 May) among 50
+    assert (quantum.recent, quantum.before) == (50, 10)
+    assert quantum.growth == pytest.approx((50 / 130) / (10 / 50) - 1)
+    others = [t for t in index.topics if t.id != quantum.id]
+    assert all(t.growth is not None and t.growth < quantum.growth for t in others)
+    assert index.rising(3)[0].id == quantum.id
+    assert sum(sum(t.weekly) for t in index.topics) == 110 + 70
+    builder = DigestBuilder(store, settings)
+    rising = builder.rising()
+    assert rising[0]["id"] == quantum.id and rising[0]["recent"] == 50
+    paper = store.activity.listed([ids[0]])
+    digest = Digest({"id": 1, "email": "reader@example.org"}, "2026-07-10", date(2026, 7, 10),
+                    [Section("trending", "Trending", paper)], {}, rising=rising)  # fmt: skip
+    mail = Renderer(settings).render(digest, Links("https://x/c", "https://x/m", "https://x/u"))
+    assert "GROWING FASTEST THIS MONTH" in mail.text and f"/topics/{quantum.id}" in mail.text
+    assert "Growing fastest this month" in mail.html and quantum.label in mail.html
