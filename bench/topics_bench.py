@@ -328,10 +328,12 @@ def run() -> list[Row]:
             rows.append(
                 (
                     f"build topics, key phrases and map, {report.papers:,} papers, {report.topics} topics",
-                    f"{report.seconds:.0f} s ({steps})",
+                    f"{report.seconds:.0f} s wall, {report.cpu_seconds:.0f} s CPU, "
+                    f"load {os.getloadavg()[0]:.0f} ({steps})",
                     "<= 600 s",
                 )
             )
+            print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
             newest = [r[0] for r in store.topics.placements()[-NEW_PAPERS:]]
             times = []
             for _ in range(3):
@@ -349,6 +351,7 @@ def run() -> list[Row]:
             rows.append(
                 (f"update for {NEW_PAPERS:,} new papers (median of 3)", f"{statistics.median(times):.1f} s", "<= 30 s")
             )
+            print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
             rows += keybert_rows(store, settings, report.steps.get("key phrases", 0.0), report.papers)
             try:
                 rows += quality_rows(store, model, real)

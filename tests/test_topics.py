@@ -318,3 +318,35 @@ def test_growth_is_by_share_and_digests_show_the_rising_topics(built, settings):
     mail = Renderer(settings).render(digest, Links("https://x/c", "https://x/m", "https://x/u"))
     assert "GROWING FASTEST THIS MONTH" in mail.text and f"/topics/{quantum.id}" in mail.text
     assert "Growing fastest this month" in mail.html and quantum.label in mail.html
+
+
+def test_topics_command_rebuild_list_and_show(settings):
+    import json
+
+    from typer.testing import CliRunner
+
+    from paperboy.cli.main import app
+    from paperboy.store import Store
+
+    runner = CliRunner()
+    home = str(settings.home)
+    with Store.open(settings) as store:
+        store.ingest("jsonl", "fixture", __import__("recs_kit").corpus())
+    empty = runner.invoke(app, ["--home", home, "topics", "rebuild"])
+    assert empty.exit_code == 1 and "no vectors" in empty.output  # nothing embedded yet: said so, no traceback
+    with Store.open(settings) as store:  # vectors under the configured model's name, as `paperboy index` makes them
+        model = topics_service.configured_model(settings)
+        store.put_vectors(model, [(p["id"], p["seq"], vector_for(p["id"]).tobytes()) for p in store.iter_papers()])
+    built = runner.invoke(app, ["--home", home, "topics", "rebuild", "--k", "5"])
+    assert built.exit_code == 0, built.output
+    assert "5 topics over 110 papers" in built.output and "map layout" in built.output
+    listed = json.loads(runner.invoke(app, ["--home", home, "topics", "list", "--json"]).output)
+    assert len(listed) == 5 and {"id", "label", "size", "growth"} <= set(listed[0])
+    table = runner.invoke(app, ["--home", home, "topics", "list", "--sort", "growth"])
+    assert table.exit_code == 0 and "5 topics" in table.output
+    shown = json.loads(runner.invoke(app, ["--home", home, "topics", "show", str(listed[0]["id"]), "--json"]).output)
+    assert shown["id"] == listed[0]["id"] and len(shown["papers"]) == 10 and len(shown["nearest"]) == 4
+    text = runner.invoke(app, ["--home", home, "topics", "show", str(listed[0]["id"])])
+    assert text.exit_code == 0 and "weekly:" in text.output
+    missing = runner.invoke(app, ["--home", home, "topics", "show", "4242"])
+    assert missing.exit_code == 1 and "no topic 4242" in missing.output
