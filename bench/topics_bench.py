@@ -18,7 +18,8 @@ measured on the real vectors only, and the output says how many there were.
   co-occurrence; -1 .. 1, higher is more coherent), and the share of 5,000 sampled papers whose
   nearest neighbour by cosine (not itself, not a duplicate at >= 0.985) is in the same topic.
   Settings: MiniBatchKMeans with the default k (one topic per 800 papers), with twice that k, and
-  HDBSCAN (scikit-learn) on the 2-D map, which leaves noise points without a topic.
+  HDBSCAN (scikit-learn, leaf clusters, two minimum sizes) on the 2-D map as BERTopic does, which
+  leaves noise points without a topic.
 * Key phrases by embedding-ranked candidates (KeyBERT's recipe with the loaded MiniLM), timed on
   200 papers and scaled up, against the TF-IDF phrases' time.
 * ``/map``: ``paperboy serve --no-index`` over the built home, chromium (Playwright) loading /map
@@ -134,8 +135,9 @@ def prepared() -> tuple[Path, int, str]:
         source, real, note = _stand_in_home()
     target = Path(tempfile.mkdtemp(prefix="paperboy-topics-bench-")) / "home"
     _copy_store(source, target)
-    if (source / "models").is_dir():
-        (target / "models").symlink_to(source / "models")
+    models = source / "models" if (source / "models").is_dir() else SHARED_HOME / "models"
+    if models.is_dir():  # only read: the embedder is opened with export=False
+        (target / "models").symlink_to(models)
     return target, real, note
 
 
@@ -163,9 +165,11 @@ def quality_rows(store: Store, model: str, real: int) -> list[Row]:
     from sklearn.cluster import HDBSCAN
 
     only = None
-    if real >= 0:  # a stand-in home: judge topics by the real vectors alone
+    if real >= 0:  # a stand-in home: judge topics by the real vectors alone (those equal to /tmp/pbfull's)
         with closing(sqlite3.connect(f"file:{SHARED_HOME / 'paperboy.db'}?mode=ro", uri=True)) as src:
-            only = {r[0] for r in src.execute("select paper_id from paper_vectors where model = ?", (model,))}
+            shared = dict(src.execute("select paper_id, vector from paper_vectors where model = ?", (model,)))
+        mine = {pid: blob for page in store.topics.iter_all_vectors(model) for pid, _, blob in page if pid in shared}
+        only = {pid for pid, blob in mine.items() if shared[pid] == blob}
     ids, vectors = _vectors(store, model, only)
     if len(ids) < 1000:
         return [("topic quality", f"skipped: {len(ids)} real vectors", "")]
@@ -185,14 +189,20 @@ def quality_rows(store: Store, model: str, real: int) -> list[Row]:
         settings.append((f"{name}, {time.perf_counter() - started:.0f} s", labels))
     started = time.perf_counter()
     points = layout(vectors)
-    hdb = HDBSCAN(min_cluster_size=max(20, len(ids) // 2000), min_samples=10).fit_predict(points)
-    settings.append((f"HDBSCAN on the 2-D map (UMAP + clustering {time.perf_counter() - started:.0f} s)", hdb))
+    laid = time.perf_counter() - started
+    for size in (50, 200):  # BERTopic's recipe: HDBSCAN on a UMAP layout ("leaf": its finest clusters)
+        started = time.perf_counter()
+        hdb = HDBSCAN(min_cluster_size=size, min_samples=5, cluster_selection_method="leaf").fit_predict(points)
+        took = laid + time.perf_counter() - started
+        settings.append(
+            (f"HDBSCAN (leaf, min_cluster_size {size}) on the 2-D map, UMAP + clustering {took:.0f} s", hdb)
+        )
     for name, labels in settings:
         valid = labels >= 0
         used = np.unique(labels[valid])
         remap = {old: new for new, old in enumerate(used)}
         compact = np.asarray([remap.get(x, -1) for x in labels])
-        weights = tm.class_tfidf(counts[valid], compact[valid], len(used))
+        weights = tm.distinctive(tm.class_tfidf(counts[valid], compact[valid], len(used)), vocabulary)
         terms = tm.top_terms(weights, vocabulary.terms)
         npmi = float(np.mean(tm.npmi(counts, vocabulary, [[t for t, _ in row] for row in terms])))
         nn = _nn_same(vectors, compact, sample)
@@ -364,6 +374,22 @@ def run() -> list[Row]:
     return rows
 
 
-if __name__ == "__main__":
+def quality_only() -> None:
+    """Only the quality and KeyBERT figures, over the cached stand-in home (read, never written)."""
+    home, real, note = _stand_in_home()
+    settings = _settings(home)
+    if not (home / "models").exists() and (SHARED_HOME / "models").is_dir():
+        (home / "models").symlink_to(SHARED_HOME / "models")
+    with Store.open(settings) as store:
+        model = topics_service.configured_model(settings)
+        for row in keybert_rows(store, settings, float(os.environ.get("TFIDF_SECONDS", "0")), 118_024):
+            print(" | ".join(row), flush=True)
+        for row in quality_rows(store, model, real):
+            print(" | ".join(row), flush=True)
+
+
+if __name__ == "__main__" and os.environ.get("PAPERBOY_BENCH_TOPICS_QUALITY_ONLY") == "1":
+    quality_only()
+elif __name__ == "__main__":
     for row in run():
         print(" | ".join(row), flush=True)

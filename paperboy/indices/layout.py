@@ -12,6 +12,7 @@ them near anyway, in milliseconds.  Coordinates are scaled to [-1, 1] on the lon
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -70,7 +71,10 @@ def layout(
     if progress:
         progress("laying out the map (UMAP)")
     try:
-        points = reducer.fit_transform(vectors)
+        with warnings.catch_warnings():  # "no search index, so no transform": we place new papers ourselves
+            warnings.filterwarnings("ignore", message=".*knn_search_index.*")
+            warnings.filterwarnings("ignore", message=".*n_jobs value.*")
+            points = reducer.fit_transform(vectors)
     except (ValueError, TypeError):  # a degenerate graph (many identical vectors): fall back to PCA
         points = _pca(vectors)
     points = _scaled(np.asarray(points, dtype=np.float64))

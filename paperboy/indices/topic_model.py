@@ -7,7 +7,8 @@
 * **Labels**: class-based TF-IDF as BERTopic computes it: the words and two-word phrases of a
   topic's titles and abstracts, summed per topic, weighed by ``log(1 + A / f)`` (A: the average
   number of words per topic, f: the phrase's frequency over all topics), so a phrase ranks high
-  where it is frequent in the topic and rare in the rest.
+  where it is frequent in the topic and rare in the rest; then times each phrase's document IDF,
+  with firm two-word phrases preferred (``distinctive``).
 * **Key phrases**: the same document-phrase counts, each paper's phrases weighed by TF-IDF (its
   title counted twice), two-word phrases preferred, words already inside a chosen phrase skipped.
   Embedding-ranked candidates (KeyBERT) were measured too and cost far more (README).
@@ -192,6 +193,23 @@ def class_tfidf(counts: sparse.csr_matrix, labels: np.ndarray, k: int) -> sparse
     totals = np.asarray(per_class.sum(axis=1)).ravel()
     tf = sparse.diags(1.0 / np.maximum(totals, 1e-9)) @ per_class
     return (tf @ sparse.diags(idf)).tocsr().astype(np.float32)
+
+
+def distinctive(weights: sparse.csr_matrix, vocabulary: Vocabulary) -> sparse.csr_matrix:
+    """c-TF-IDF weights made to prefer specific phrases: times each phrase's document IDF, firm two-word
+    phrases counted 1.5 times and loose ones half.
+
+    Why: plain c-TF-IDF labelled the 22k-paper map's topics "language, llms, large" and "learning,
+    neural, networks"; with this, "kv cache, quantization, pruning" and "neural networks, machine
+    learning, time series", and the NPMI of the top ten phrases went from 0.165 to 0.203.
+    """
+    if weights.shape[1] == 0:
+        return weights
+    idf = np.log(max(vocabulary.documents, 1) / np.maximum(vocabulary.df, 1)).astype(np.float32)
+    phrase = np.asarray([" " in term for term in vocabulary.terms])
+    firm = vocabulary.cohesion() >= FIRM_PHRASE
+    boost = np.where(phrase & firm, PHRASE_BOOST, np.where(phrase, 0.5, 1.0)).astype(np.float32)
+    return (weights @ sparse.diags(idf * boost)).tocsr()
 
 
 def top_terms(

@@ -119,7 +119,7 @@ def rebuild(
     docs = [(texts[i][1], texts[i][2]) for i in ids]
     counts, vocabulary = tm.count_phrases([tm.clean_text(title, abstract) for title, abstract in docs])
     timer.step("counting phrases", 3, 9)
-    terms = tm.top_terms(tm.class_tfidf(counts, labels, len(centroids)), vocabulary.terms)
+    terms = tm.top_terms(tm.distinctive(tm.class_tfidf(counts, labels, len(centroids)), vocabulary), vocabulary.terms)
     timer.step("labelling topics", 4, 9)
     phrases = tm.keywords(counts, vocabulary, docs)
     del counts
