@@ -245,6 +245,7 @@
       const text = t.short || t.label;
       const tw = ctx.measureText(text).width;
       const box = [x - tw / 2 - 4, y - 9, x + tw / 2 + 4, y + 9];
+      if (box[0] < 2 || box[2] > w - 44 || box[1] < 2 || box[3] > h - 2) continue;  // whole labels only, clear of the buttons
       if (labelBoxes.some((b) => !(box[2] < b.box[0] || box[0] > b.box[2] || box[3] < b.box[1] || box[1] > b.box[3]))) continue;
       const picked = picks.topics.has(t.id);
       ctx.lineWidth = 4;
