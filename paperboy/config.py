@@ -118,6 +118,16 @@ class Settings:
     #: Processes a digest run uses; 0: one per core (at most 4) for runs of 1,000 digests or more.
     digest_workers: int = 0
 
+    # Topics, key phrases and the map (issue 17).
+    #: Topics to make; 0: about one per 800 papers (at most 200).
+    topics_k: int = 0
+    #: The background indexer rebuilds the topics and the map when the papers grew by this share
+    #: since the last build, or when that build is this many days old and papers arrived since.
+    topics_rebuild_growth: float = 0.25
+    topics_rebuild_days: float = 7.0
+    #: Fewest embedded papers worth grouping into topics.
+    topics_min_papers: int = 20
+
     @property
     def db_url(self) -> str:
         """The effective store URL."""

@@ -20,6 +20,7 @@ from paperboy.services.library import LibraryService
 from paperboy.services.live_search import LiveSearch
 from paperboy.services.recommend import Recommender
 from paperboy.services.subscriptions import Subscribing
+from paperboy.services.topic_views import TopicViews
 from paperboy.store import Store
 
 
@@ -40,6 +41,7 @@ class Services:
     library: LibraryService
     recommender: Recommender
     subscribing: Subscribing
+    topics: TopicViews
 
     def close(self) -> None:
         """Close the store (the services hold nothing else that needs closing)."""
@@ -66,4 +68,5 @@ def build_services(
         # the web app rebuilds stale recommendation windows in a thread, answering from the old one meanwhile
         recommender=Recommender(store, settings, clock=clock, background=True),
         subscribing=Subscribing(store, settings, clock=clock),
+        topics=TopicViews(store),
     )

@@ -379,3 +379,79 @@ counters = Table(
     Column("name", String(32), primary_key=True),
     Column("value", Integer, nullable=False),
 )
+
+# -- topics, key phrases and the map (issue 17) -------------------------------------------------
+# Derived from the stored vectors and texts by services/topics.py, but kept in the store: pages and
+# the API read them, topic ids are kept across rebuilds (links and feeds stay), and a whole build is
+# written in one transaction, so readers see the old topics or the new ones, never half of each.
+
+topic_builds = Table(
+    "topic_builds",
+    metadata,
+    #: Only finished builds are recorded (in the transaction that writes their topics).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False),
+    #: How it was made: clustering, k, layout and their settings; ``next_id`` for new topics.
+    Column("params", JSON, nullable=False),
+    Column("started_at", String(20), nullable=False),
+    Column("finished_at", String(20), nullable=False),
+    Column("papers", Integer, nullable=False),
+    Column("topics", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+    #: The build's phrase vocabulary and document frequencies (zlib-compressed JSON): key phrases
+    #: of papers that arrive later are weighed with them.
+    Column("vocabulary", LargeBinary, nullable=False),
+)
+
+topics = Table(
+    "topics",
+    metadata,
+    #: Kept across rebuilds for the topic whose centroid is closest to the old one.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("build_id", Integer, nullable=False),
+    #: A few of its most distinctive phrases (class-based TF-IDF), for people.
+    Column("label", Text, nullable=False),
+    #: ``[[phrase, weight], ...]``, most distinctive first.
+    Column("terms", JSON, nullable=False),
+    Column("size", Integer, nullable=False),
+    #: Unit-length mean of its papers' vectors (float32 bytes).
+    Column("centroid", LargeBinary, nullable=False),
+    #: Where its label sits on the map, and its colour there (a palette index).
+    Column("x", Float, nullable=False),
+    Column("y", Float, nullable=False),
+    Column("color", Integer, nullable=False),
+)
+
+paper_topics = Table(
+    "paper_topics",
+    metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("topic_id", Integer, nullable=False),
+    #: ``paper_vectors.seq`` it was placed from: a newer vector means placing it again.
+    Column("seq", Integer, nullable=False),
+    #: The paper's point on the map.
+    Column("x", Float, nullable=False),
+    Column("y", Float, nullable=False),
+    #: Cosine to its topic's centroid (the most typical papers have the highest).
+    Column("score", Float, nullable=False),
+    Index("ix_paper_topics_topic", "topic_id", "score"),
+)
+
+paper_keywords = Table(
+    "paper_keywords",
+    metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    #: ``papers.seq`` of the text they were taken from.
+    Column("seq", Integer, nullable=False),
+    #: A few key phrases as they are written in the paper, most telling first.
+    Column("keywords", JSON, nullable=False),
+)
+
+keyword_papers = Table(
+    "keyword_papers",
+    metadata,
+    #: A key phrase's normalized form (``topic:"…"`` searches by it), then its papers.
+    Column("key", String(200), primary_key=True),
+    Column("paper_id", String(64), primary_key=True),
+    sqlite_with_rowid=False,
+)

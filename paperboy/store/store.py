@@ -26,6 +26,7 @@ from paperboy.store.library import Library
 from paperboy.store.people import People
 from paperboy.store.rows import as_dict
 from paperboy.store.subscriptions import Subscriptions
+from paperboy.store.topics import TopicStore
 
 #: Columns that describe a paper to its readers (bookkeeping left out).
 PAPER_FIELDS = (
@@ -92,6 +93,8 @@ class Store:
         self.library = Library(engine)
         #: Email digests: subscribers, the send log, papers already sent.
         self.subscriptions = Subscriptions(engine)
+        #: Topics, the map and key phrases (services/topics.py).
+        self.topics = TopicStore(engine)
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod

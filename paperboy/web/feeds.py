@@ -61,7 +61,9 @@ def _moment(value: str | None) -> datetime | None:
     return None
 
 
-def _atom(request: Request, feed_id: str, title: str, subtitle: str, path: str, papers: list[dict[str, Any]]) -> bytes:
+def atom_body(
+    request: Request, feed_id: str, title: str, subtitle: str, path: str, papers: list[dict[str, Any]]
+) -> bytes:
     base = site_url(request)
     gen = FeedGenerator()
     gen.id(f"{base}{path}")
@@ -107,7 +109,7 @@ def _entry_time(paper: dict[str, Any]) -> datetime:
     return datetime.now(UTC)
 
 
-def _feed(request: Request, make: Callable[[], bytes], on_search: bool = False) -> Response:
+def atom_response(request: Request, make: Callable[[], bytes], on_search: bool = False) -> Response:
     """A feed from the page cache (per URL and host: its links are the request's own when
     ``base_url`` is not set), conditional and compressed."""
     return cached_bytes(request, "feed ", make, ATOM, on_search=on_search, per_host=True, cache_control=CACHE_CONTROL)
@@ -120,9 +122,9 @@ def daily(request: Request) -> Response:
     def make() -> bytes:
         page = services(request).feed.page(None, "votes", 1, FEED_SIZE)
         label = page.period.label if page.period else "no papers yet"
-        return _atom(request, "daily", "paperboy: daily papers", label, "/", page.papers)
+        return atom_body(request, "daily", "paperboy: daily papers", label, "/", page.papers)
 
-    return _feed(request, make)
+    return atom_response(request, make)
 
 
 @router.get("/trending.atom")
@@ -132,7 +134,7 @@ def trending(request: Request, window: str = "week") -> Response:
 
     def make() -> bytes:
         papers = services(request).feed.trending(window, FEED_SIZE)
-        return _atom(
+        return atom_body(
             request,
             f"trending-{window}",
             f"paperboy: trending papers ({window})",
@@ -141,7 +143,7 @@ def trending(request: Request, window: str = "week") -> Response:
             papers,
         )
 
-    return _feed(request, make)
+    return atom_response(request, make)
 
 
 @router.get("/search.atom")
@@ -154,7 +156,7 @@ def search(request: Request, q: Annotated[str, Query(max_length=10_000)] = "") -
         ids = [r.id for r in found.results] if found else []
         papers = svc.store.activity.listed(ids)
         papers.sort(key=lambda p: (p.get("announced") or "", p["id"]), reverse=True)
-        return _atom(
+        return atom_body(
             request,
             "search",
             f"paperboy: {q.strip()[:100] or 'search'}",
@@ -163,4 +165,4 @@ def search(request: Request, q: Annotated[str, Query(max_length=10_000)] = "") -
             papers,
         )
 
-    return _feed(request, make, on_search=True)
+    return atom_response(request, make, on_search=True)

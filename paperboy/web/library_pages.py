@@ -10,12 +10,10 @@ the page cache shares between visitors) never show them.
 
 from __future__ import annotations
 
-import contextvars
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paperboy.services.community import NotAllowed, NotFound, Refused
 from paperboy.services.library import ImportReport, LibraryService
@@ -23,6 +21,7 @@ from paperboy.services.recommend import BadRequest, Recommender
 from paperboy.web.render import (
     check_csrf,
     csrf_token,
+    current_scope,
     current_user,
     env,
     paper_url,
@@ -35,25 +34,7 @@ from paperboy.web.render import (
 )
 
 router = APIRouter(include_in_schema=False)
-_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("paperboy_request_scope", default=None)
 FOR_YOU_SIZE = 30
-
-
-class RequestScope:
-    """Pure ASGI middleware: remembers the current request for ``library_marks`` (costs a context-var set)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        token = _scope.set(scope)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _scope.reset(token)
 
 
 def library(request: Request) -> LibraryService:
@@ -66,7 +47,7 @@ def recommender(request: Request) -> Recommender:
 
 def library_marks(paper_id: str) -> dict[str, Any] | None:
     """``{"saved", "dismissed", "csrf"}`` of a paper for the signed-in user of this request; None for visitors."""
-    scope = _scope.get()
+    scope = current_scope()
     if scope is None or "app" not in scope:
         return None
     request = Request(scope)
@@ -363,7 +344,7 @@ def new_feed_link(request: Request, user: dict = Depends(require_user)) -> HTMLR
 @router.get("/feeds/for-you.atom")
 def for_you_feed(request: Request, token: Annotated[str, Query(max_length=200)] = "") -> Response:
     """A user's "for you" papers as Atom, for feed readers (the token in the link stands for the user)."""
-    from paperboy.web.feeds import ATOM, _atom
+    from paperboy.web.feeds import ATOM, atom_body
     from paperboy.web.render import conditional
 
     user = library(request).feed_user(token)
@@ -371,7 +352,7 @@ def for_you_feed(request: Request, token: Annotated[str, Query(max_length=200)] 
         raise HTTPException(404, "No such feed: the link is wrong or was replaced by a newer one.")
     found = recommender(request).listed(recommender(request).for_user(user["id"], limit=50))
     papers = [r.paper for r in found.results if r.paper]
-    body = _atom(
+    body = atom_body(
         request, "for-you", f"paperboy: for {user['username']}", "Recent papers picked for you", "/for-you", papers
     )
     return conditional(request, body, ATOM, cache_control="private, max-age=300")

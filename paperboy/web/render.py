@@ -8,6 +8,7 @@ are random tokens in an HttpOnly, SameSite=Lax cookie whose hash the store keeps
 
 from __future__ import annotations
 
+import contextvars
 import gzip
 import hashlib
 import hmac
@@ -25,6 +26,7 @@ from fastapi import HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paperboy.web import text
 
@@ -79,6 +81,32 @@ def _ago(value: Any) -> str:
 
 env.filters["day"] = _day
 env.filters["ago"] = _ago
+
+
+_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("paperboy_request_scope", default=None)
+
+
+class RequestScope:
+    """Pure ASGI middleware: remembers the current request's scope for template globals (the card
+    macros, imported without their context, ask ``library_marks(id)`` and ``paper_topics(id)``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = _scope.set(scope)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _scope.reset(token)
+
+
+def current_scope() -> Scope | None:
+    """The ASGI scope of the request being served (None outside one)."""
+    return _scope.get()
 
 
 def services(request: Request) -> Any:

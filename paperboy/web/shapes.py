@@ -100,7 +100,7 @@ class Paper(_Model):
     projectPage: str | None = None
     githubRepo: str | None = None
     ai_summary: str | None = Field(None, description="Hugging Face's, for papers imported from it; else null.")
-    ai_keywords: list[str] = Field([], description="Empty until paperboy has per-paper topic keywords.")
+    ai_keywords: list[str] = Field([], description="Key phrases picked from the paper's own text (TF-IDF).")
     githubStars: int | None = Field(None, description="Always null: paperboy does not ask GitHub.")
     organization: None = Field(None, description="Always null: paperboy has no organizations.")
     isAuthorParticipating: bool = Field(False, description="Always false: no account is linked to an author.")
@@ -193,7 +193,7 @@ def paper_json(paper: dict[str, Any]) -> dict[str, Any]:
         "projectPage": paper.get("project_url"),
         "githubRepo": paper.get("code_url"),
         "ai_summary": hf.get("ai_summary"),
-        "ai_keywords": [],
+        "ai_keywords": _keywords(paper["id"]),
         "githubStars": None,
         "organization": None,
         "isAuthorParticipating": False,
@@ -210,6 +210,13 @@ def paper_json(paper: dict[str, Any]) -> dict[str, Any]:
         "updatedAt": hf_time(paper.get("updated")),
         "announcedAt": hf_time(paper.get("announced")),
     }
+
+
+def _keywords(paper_id: str) -> list[str]:
+    """A paper's key phrases from the topic views of the app serving this request ([] before any are made)."""
+    from paperboy.web.topic_pages import paper_keywords  # topic_pages renders cards with these shapes' links
+
+    return paper_keywords(paper_id)
 
 
 def item_json(paper: dict[str, Any]) -> dict[str, Any]:
