@@ -144,9 +144,8 @@ class Accounts:
         if not EMAIL.match(email) or len(email) > 255:
             raise AccountError("That does not look like an email address.", "email")
         self._check_password(password)
-        first = self.people.count_users() == 0
-        try:
-            user_id = self.people.create_user(username, email, _hasher.hash(password), self._now(), is_admin=first)
+        try:  # whether this is the first account (the admin) is decided inside the insert
+            user_id = self.people.create_user(username, email, _hasher.hash(password), self._now(), first_is_admin=True)
         except Conflict as exc:
             field = str(exc)
             raise AccountError(

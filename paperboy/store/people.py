@@ -12,6 +12,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy.store import schema as t
+from paperboy.store.dialect import insert_ignore
 from paperboy.store.rows import as_dict
 
 _PUBLIC = (t.users.c.id, t.users.c.username, t.users.c.email, t.users.c.is_admin, t.users.c.created_at)
@@ -28,8 +29,21 @@ class People:
         self.engine = engine
 
     # -- users ---------------------------------------------------------------------------
-    def create_user(self, username: str, email: str, password_hash: str, now: str, is_admin: bool = False) -> int:
-        """A new user's id; ``Conflict`` names the field already taken."""
+    def create_user(
+        self,
+        username: str,
+        email: str,
+        password_hash: str,
+        now: str,
+        is_admin: bool = False,
+        first_is_admin: bool = False,
+    ) -> int:
+        """A new user's id; ``Conflict`` names the field already taken.
+
+        ``first_is_admin``: the account becomes an admin if it is the store's first.  That is
+        decided in the insert's transaction by claiming the ``first_user`` counter row (a primary
+        key, so exactly one account ever wins it, however many sign up at the same moment).
+        """
         row = {
             "username": username,
             "username_key": username.lower(),
@@ -40,7 +54,12 @@ class People:
         }
         try:
             with self.engine.begin() as conn:
-                return conn.execute(insert(t.users).values(row)).inserted_primary_key[0]
+                user_id = conn.execute(insert(t.users).values(row)).inserted_primary_key[0]
+                if first_is_admin and not is_admin:
+                    claim = {"name": "first_user", "value": user_id}
+                    if insert_ignore(conn, t.counters, [claim], ["name"]) == 1:
+                        conn.execute(update(t.users).where(t.users.c.id == user_id).values(is_admin=True))
+                return user_id
         except IntegrityError as exc:
             text = str(exc.orig).lower()
             raise Conflict("email" if "email" in text else "username") from exc
