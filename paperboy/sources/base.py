@@ -18,6 +18,7 @@ from paperboy.sources.normalize import (
     clean_optional,
     clean_ws,
     find_code_url,
+    http_url,
     normalize_doi,
     parse_arxiv_id,
 )
@@ -89,8 +90,8 @@ def str_list(data: dict[str, Any], key: str) -> list[str]:
 def finish(record: PaperRecord) -> PaperRecord | Rejection:
     """Validate and complete a record the same way for every source.
 
-    Cleans white space, requires a title, splits a versioned arXiv id, fills arXiv links and
-    finds a code repository in the comment or abstract.
+    Cleans white space, requires a title, splits a versioned arXiv id, drops links that are not
+    http(s), fills arXiv links and finds a code repository in the comment or abstract.
     """
     record.title = clean_ws(record.title)
     if not record.title:
@@ -112,6 +113,8 @@ def finish(record: PaperRecord) -> PaperRecord | Rejection:
     record.journal_ref = clean_optional(record.journal_ref)
     record.license = clean_optional(record.license)
     record.doi = normalize_doi(record.doi)
+    # Links are kept only when they are http(s): anything else (javascript:, data:) is dropped.
+    record.abs_url, record.pdf_url, record.code_url = map(http_url, (record.abs_url, record.pdf_url, record.code_url))
     if parsed:
         abs_url, pdf_url = arxiv_links(record.id)
         record.abs_url = record.abs_url or abs_url

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 _NEW_ID = r"\d{4}\.\d{4,5}"
@@ -137,6 +138,34 @@ def find_code_url(*texts: str | None) -> str | None:
                 continue
             return url
     return None
+
+
+#: Characters no link we keep may hold: white space and controls (browsers drop some of them
+#: silently, so ``java\nscript:`` would run) and what would end an attribute or a tag.
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029\"'<>\\`]")
+MAX_URL = 2000
+
+
+def http_url(value: object) -> str | None:
+    """``value`` if it is an absolute http(s) link with a host, else ``None``.
+
+    Why: imported links (``abs_url``, ``pdf_url``, ``code_url``, Hugging Face's ``githubRepo``)
+    end up in ``<a href>`` and Atom ``<link href>``; a ``javascript:`` or ``data:`` URL there
+    runs in the visitor's browser.  Importers keep only what passes, and pages check again.
+    """
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    if not url or len(url) > MAX_URL or _URL_UNSAFE.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # a malformed IPv6 host or port
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    return url
 
 
 def arxiv_links(arxiv_id: str) -> tuple[str, str]:

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from paperboy.services.community import NotAllowed, NotFound, Refused
 from paperboy.services.feed import BadPeriod, Period, parse_period
+from paperboy.sources.normalize import http_url
 from paperboy.web.render import (
     CSRF_COOKIE,
     CSRF_HEADER,
@@ -128,9 +129,9 @@ def paper_json(paper: dict[str, Any]) -> Paper:
         upvotes=paper.get("upvotes") or 0,
         numComments=paper.get("num_comments") or 0,
         categories=paper["categories"],
-        githubRepo=paper.get("code_url"),
-        arxivUrl=paper.get("abs_url"),
-        pdfUrl=paper.get("pdf_url"),
+        githubRepo=http_url(paper.get("code_url")),  # only http(s) links leave the store
+        arxivUrl=http_url(paper.get("abs_url")),
+        pdfUrl=http_url(paper.get("pdf_url")),
         version=paper.get("version"),
         comment=paper.get("comment"),
         doi=paper.get("doi"),

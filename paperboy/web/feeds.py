@@ -17,6 +17,7 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from paperboy.services.feed import WINDOWS
+from paperboy.sources.normalize import http_url
 from paperboy.web import text
 from paperboy.web.render import paper_url, services
 
@@ -77,8 +78,9 @@ def _atom(
         entry.id(_xml(f"tag:{host},2026:paper:{paper['id']}"))
         entry.title(_xml(text.readable(paper["title"])) or _xml(paper["id"]))
         entry.link(href=f"{base}{paper_url(paper['id'])}", rel="alternate", type="text/html")
-        if paper.get("pdf_url"):
-            entry.link(href=_xml(paper["pdf_url"]), rel="related", type="application/pdf", title="PDF")
+        pdf = http_url(paper.get("pdf_url"))
+        if pdf:  # only http(s): a javascript: link in a feed reader is as bad as on a page
+            entry.link(href=pdf, rel="related", type="application/pdf", title="PDF")
         for name in [_xml(a) for a in paper["authors"][:50]] or ["unknown"]:
             if name.strip():
                 entry.author({"name": name})

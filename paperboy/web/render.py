@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter
 
+from paperboy.sources.normalize import http_url
 from paperboy.web import text
 
 #: A row id in a URL (comments, tokens): bounded, since a larger number cannot even reach the database.
@@ -39,6 +40,9 @@ env.filters["preview"] = text.preview
 env.filters["markdown"] = text.render_markdown
 env.filters["paragraphs"] = text.paragraphs
 env.filters["author_links"] = text.author_links
+#: Links from the store are checked again where they become hrefs: a store written before
+#: importers checked them, or by hand, may still hold a ``javascript:`` URL.
+env.filters["web_url"] = http_url
 env.filters["urlquote"] = lambda value: quote(str(value), safe="")
 env.globals["urlencode"] = urlencode
 
