@@ -38,6 +38,9 @@ class Settings:
     http_retries: int = 5
     #: First back-off delay in seconds; doubles on each retry (Retry-After wins when sent).
     http_backoff: float = 2.0
+    #: Longest wait (seconds) for a rate-limit slot or a back-off before a request gives up
+    #: (0: as long as it takes, as an import may; submissions set their own).
+    http_max_wait: float = 0.0
     user_agent: str = "paperboy/0.1 (self-hosted paper discovery)"
     #: Categories fetched by ``make run`` when the sample corpus is absent.
     categories: tuple[str, ...] = ("cs.LG", "cs.CL", "cs.CV", "cs.AI")
@@ -62,6 +65,15 @@ class Settings:
     #: Submission rules, as on Hugging Face: a daily cap per user and a maximum paper age.
     submit_daily_cap: int = 5
     submit_max_age_days: int = 30
+    #: Papers fetched from arXiv at once for submissions, per web process (off the request
+    #: threads), and how many more may wait their turn before submitters are asked to come back.
+    submit_fetch_workers: int = 2
+    submit_fetch_queue: int = 8
+    #: A submission's fetch: seconds per request, retries, and the longest wait for arXiv's rate
+    #: limit (3 s between requests, shared with imports) before it fails with "busy".
+    submit_fetch_timeout: float = 10.0
+    submit_fetch_retries: int = 1
+    submit_fetch_max_wait: float = 30.0
     #: Hours a password-reset link works.
     reset_hours: int = 2
     #: Pages for visitors who are not signed in are cached until votes, comments or papers change;

@@ -10,18 +10,26 @@ from __future__ import annotations
 import html
 import re
 import threading
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
+import uvicorn
 from argon2 import PasswordHasher
+from fastapi import FastAPI
+from loopback import Loopback, Reply, fresh_limiter
 from sqlalchemy import select, update
-from webkit import PASSWORD, cheap_hashes, csrf, post, register, running_app
+from webkit import NOW, PASSWORD, api_token, arxiv_feed, cheap_hashes, csrf, free_port, post, register, running_app
 
 from paperboy.services import accounts as accounts_module
 from paperboy.services.accounts import Accounts
+from paperboy.services.community import Community
 from paperboy.sources import hf, jsonl
 from paperboy.sources.normalize import http_url
 from paperboy.store import schema as t
@@ -58,6 +66,25 @@ def _together(n: int, job: Any) -> list[Any]:
 
     with ThreadPoolExecutor(n) as pool:
         return list(pool.map(run, range(n)))
+
+
+@contextmanager
+def live(app: FastAPI) -> Iterator[str]:
+    """An already started app (a ``running_app``) served by uvicorn on loopback too; its base URL."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="security-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the web app did not start"
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
 
 
 # -- 1. one admin, however sign-ups race ------------------------------------------------------------
@@ -202,3 +229,96 @@ def test_links_already_in_the_store_are_checked_again_where_they_are_shown(setti
             papers = [i["paper"] for i in items if i["paper"]["id"] == victim]
             assert papers, url
             assert all(p[k] is None for p in papers for k in ("githubRepo", "arxivUrl", "pdfUrl")), url
+
+
+# -- 3. submissions: fetches off the request threads, bounded, failures counted -----------------------
+def test_submissions_answer_at_once_while_arxiv_hangs(settings, fast_hashes):
+    """arXiv accepts connections and never answers: the site must stay up and every submission be
+    answered at once (fetching inline held a thread per submission for the whole time-out)."""
+    release = threading.Event()
+
+    def hang(seen: Any) -> Reply:
+        release.wait(120)
+        return Reply("down", status=503, content_type="text/plain")
+
+    with Loopback(hang) as arxiv:
+        tuned = settings.with_overrides(
+            arxiv_api_url=arxiv.url("/api/query"),
+            submit_daily_cap=100,
+            submit_fetch_workers=2,
+            submit_fetch_queue=3,
+            submit_fetch_timeout=60.0,
+            submit_fetch_retries=0,
+            http_timeout=60.0,  # what an inline fetch would wait
+        )
+        with running_app(tuned) as web, live(web.app) as base:
+            register(web.client, "alice")
+            auth = {"Authorization": f"Bearer {api_token(web.client)}"}
+            with httpx.Client(base_url=base, timeout=10.0) as http:
+
+                def submit(i: int) -> int:
+                    return http.post("/api/papers/submit", json={"id": f"2607.{10000 + i}"}, headers=auth).status_code
+
+                codes = _together(20, submit)
+                assert all(isinstance(c, int) for c in codes), codes  # none timed out
+                assert sorted(codes) == [202] * 5 + [429] * 15  # 2 fetching, 3 waiting, the rest told to come back
+                assert http.get("/status").status_code == 200  # the site is up while the fetches hang
+                assert http.get("/").status_code == 200
+            release.set()
+            assert web.services.community.fetches.drain(60)
+            subs = web.services.community.recent_submissions(web.store.people.user_by_name("alice"))
+            assert len(subs) == 5 and {s["state"] for s in subs} == {"failed"}  # the refused 15 are not counted
+            assert all("HTTP 503" in s["message"] for s in subs)
+
+
+def test_failed_fetches_count_toward_the_cap_and_say_why_at_once(settings, fast_hashes):
+    """arXiv unreachable (nothing listens): the submitter sees why within moments, and each try counts."""
+    closed = f"http://127.0.0.1:{free_port()}/api/query"
+    with running_app(settings.with_overrides(arxiv_api_url=closed, submit_daily_cap=2)) as web:
+        register(web.client, "alice")
+        for pid in ("2607.10001", "2607.10002"):
+            r = post(web.client, "/submit", {"paper": pid})
+            assert r.status_code == 303 and r.headers["location"].startswith("/submit/"), r.text
+            assert web.services.community.fetches.drain(30)
+            page = web.client.get(r.headers["location"])
+            assert page.status_code == 200
+            assert f"Could not fetch {pid} from arXiv right now (arXiv cannot be reached)" in page.text
+        third = post(web.client, "/submit", {"paper": "2607.10003"})
+        assert third.status_code == 429 and "daily limit" in third.text
+        known = post(web.client, "/submit", {"paper": "2607.00031"})  # a paper that is here counts the same
+        assert known.status_code == 429
+
+
+def test_simultaneous_submissions_cannot_pass_the_cap_together(settings, fast_hashes):
+    with running_app(settings.with_overrides(submit_daily_cap=3)) as web:
+        register(web.client, "alice")
+        auth = {"Authorization": f"Bearer {api_token(web.client)}"}
+        ids = ["2607.00030", "2607.00031", "2607.00032", "2607.00033", "2607.00020", "2607.00022"]
+        clients = [web.browser() for _ in ids]
+        codes = _together(
+            len(ids), lambda i: clients[i].post("/api/papers/submit", json={"id": ids[i]}, headers=auth).status_code
+        )
+        assert sorted(codes) == [201] * 3 + [429] * 3
+
+
+def test_a_submission_never_waits_minutes_for_the_rate_limit(settings, store):
+    """arXiv's 3 s rule is shared with imports: when the next free slot is far off, the fetch is
+    refused at once instead of sleeping (it used to sleep holding the limiter's lock)."""
+    entry = {"id": "2607.20001", "title": "First in line", "published": "2026-07-09T10:00:00Z"}
+    with Loopback([Reply(arxiv_feed(entry)), Reply(arxiv_feed())]) as arxiv:
+        fresh_limiter("arxiv")
+        tuned = settings.with_overrides(
+            arxiv_api_url=arxiv.url("/api/query"), arxiv_min_interval=3600.0, submit_fetch_max_wait=1.0
+        )
+        community = Community(store, tuned, clock=lambda: NOW)
+        user = store.people.user(store.people.create_user("alice", "alice@example.org", "x", "2026-07-10T00:00:00Z"))
+        first = community.submit(user, "2607.20001")
+        assert community.fetches.drain(30)
+        assert community.get_submission(user, first["id"])["state"] == "done"
+        second = community.submit(user, "2607.20002")  # the next slot is an hour away
+        assert community.fetches.drain(30), "the fetch waited for the rate limit"
+        late = community.get_submission(user, second["id"])
+        assert late["state"] == "failed" and "arXiv is busy" in late["message"]
+        community.close()
+        fresh_limiter("arxiv")
+    assert len(arxiv.requests) == 1

@@ -657,15 +657,23 @@ def test_submit_a_hidden_paper(web):
 def test_submit_fetches_from_arxiv(settings, fast_hashes):
     entry = {"id": "2607.05555", "title": "Straight from arXiv", "published": "2026-07-08T10:00:00Z"}
     with Loopback([Reply(arxiv_feed(entry))]) as srv:
-        api = settings.with_overrides(arxiv_api_url=srv.url("/api/query"), http_retries=0)
+        api = settings.with_overrides(arxiv_api_url=srv.url("/api/query"), submit_fetch_retries=0)
         with running_app(api) as web:
             register(web.client, "alice")
             r = post(web.client, "/submit", {"paper": "2607.05555"})
-            assert r.status_code == 303 and r.headers["location"] == "/papers/2607.05555"
+            assert r.status_code == 303 and r.headers["location"].startswith("/submit/")  # answered at once
+            assert web.services.community.fetches.drain(30)
+            done = web.client.get(r.headers["location"], follow_redirects=False)
+            assert done.status_code == 303 and done.headers["location"] == "/papers/2607.05555"
             page = web.client.get("/papers/2607.05555")
             assert page.status_code == 200 and "Straight from arXiv" in page.text
             missing = post(web.client, "/submit", {"paper": "2607.05556"})  # the script is used up: 410
-            assert missing.status_code == 400 and "Could not fetch" in missing.text
+            assert web.services.community.fetches.drain(30)
+            failed = web.client.get(missing.headers["location"])
+            assert failed.status_code == 200 and "Could not fetch 2607.05556" in failed.text
+            assert "HTTP 410" in failed.text
+            listing = web.client.get("/submit").text
+            assert "2607.05555</a>: submitted" in listing and "Could not fetch 2607.05556" in listing
     assert [seen.query["id_list"] for seen in srv.requests] == ["2607.05555", "2607.05556"]
 
 

@@ -21,8 +21,10 @@ from paperboy.store.db import make_engine, migrate
 from paperboy.store.dialect import in_values, upsert
 from paperboy.store.ingest import Ingestor, RunSummary
 from paperboy.store.library import Library
+from paperboy.store.limits import Limits
 from paperboy.store.people import People
 from paperboy.store.rows import as_dict
+from paperboy.store.submissions import Submissions
 from paperboy.store.subscriptions import Subscriptions
 
 #: Columns that describe a paper to its readers (bookkeeping left out).
@@ -86,6 +88,10 @@ class Store:
         self.library = Library(engine)
         #: Email digests: subscribers, the send log, papers already sent.
         self.subscriptions = Subscriptions(engine)
+        #: Attempts counted for rate limits (sign-ins, sign-ups, reset requests).
+        self.limits = Limits(engine)
+        #: Submissions by arXiv id, with the state of their fetch (the daily cap counts them).
+        self.submissions = Submissions(engine)
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod

@@ -11,6 +11,7 @@ import hmac
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, TypeAdapter
 
 from paperboy.services.community import NotAllowed, NotFound, Refused
@@ -108,6 +109,20 @@ class SubmitRequest(BaseModel):
     id: str = Field(..., max_length=500, description="An arXiv id or an arxiv.org link.")
 
 
+class Submission(BaseModel):
+    """A submission whose paper is being fetched from arXiv, or how that ended."""
+
+    id: int
+    paperId: str
+    state: Literal["fetching", "done", "refused", "failed"] = Field(
+        ..., description="fetching, then done (the paper is submitted), refused (a rule) or failed (arXiv)."
+    )
+    status: int | None = Field(None, description="The HTTP status the outcome stands for (201, 404, 409, 502…).")
+    message: str | None = Field(None, description="Why it was refused or failed.")
+    statusUrl: str = Field(..., description="Where to look again.")
+    paper: PaperItem | None = Field(None, description="The submitted paper, once done.")
+
+
 class CommentRequest(BaseModel):
     text: str = Field(..., max_length=10_000)
 
@@ -167,6 +182,16 @@ def api_user(request: Request) -> dict[str, Any]:
     cookie, sent = request.cookies.get(CSRF_COOKIE), request.headers.get(CSRF_HEADER)
     if not cookie or not sent or not hmac.compare_digest(cookie.encode(), sent.encode()):
         raise HTTPException(403, "send the page's CSRF token in X-CSRF-Token, or use an API token")
+    return user
+
+
+def reader(request: Request) -> dict[str, Any]:
+    """The caller reading their own data: by API token, or by session cookie (a GET needs no CSRF token)."""
+    if request.headers.get("authorization"):
+        return api_user(request)
+    user = current_user(request)
+    if user is None:
+        raise HTTPException(401, "sign in or send an API token", headers={"WWW-Authenticate": "Bearer"})
     return user
 
 
@@ -272,15 +297,50 @@ def _paper(request: Request, paper_id: str) -> dict[str, Any]:
 
 
 # -- writing ------------------------------------------------------------------------------------
-@router.post("/papers/submit", response_model=PaperItem, status_code=201)
-def submit(request: Request, body: SubmitRequest) -> dict[str, Any]:
-    """Submit a paper by arXiv id or URL (fetched from arXiv when it is not here yet)."""
+@router.post(
+    "/papers/submit",
+    response_model=PaperItem,
+    status_code=201,
+    responses={202: {"model": Submission, "description": "Not here yet: being fetched from arXiv."}},
+)
+def submit(request: Request, body: SubmitRequest) -> Any:
+    """Submit a paper by arXiv id or URL.
+
+    A paper already here is submitted at once (201).  Another is fetched from arXiv in the
+    background (202): follow ``statusUrl`` until its ``state`` is ``done`` (or says why not).
+    Every submission counts toward the daily cap, also one whose fetch fails.
+    """
     user = api_user(request)
     try:
-        paper = services(request).community.submit(user, body.id)
+        sub = services(request).community.submit(user, body.id)
     except Refused as exc:
         raise community_error(exc) from exc
-    return item_json(paper)
+    if sub["paper"] is not None:
+        return item_json(sub["paper"])
+    return JSONResponse(_submission(sub).model_dump(mode="json"), status_code=202)
+
+
+@router.get("/submissions/{submission_id}", response_model=Submission)
+def submission(request: Request, submission_id: RowId) -> Submission:
+    """One of your submissions: whether its paper is fetched yet, or why it was refused."""
+    user = reader(request)
+    try:
+        return _submission(services(request).community.get_submission(user, submission_id))
+    except NotFound as exc:
+        raise community_error(exc) from exc
+
+
+def _submission(sub: dict[str, Any]) -> Submission:
+    paper = sub["paper"]
+    return Submission(
+        id=sub["id"],
+        paperId=sub["paper_id"],
+        state=sub["state"],
+        status=sub["status"],
+        message=sub["message"],
+        statusUrl=f"/api/submissions/{sub['id']}",
+        paper=PaperItem(**item_json(paper)) if paper is not None else None,
+    )
 
 
 @router.post("/papers/{paper_id:path}/vote", response_model=VoteResult)

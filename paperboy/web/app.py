@@ -91,6 +91,7 @@ def create_app(
         yield
         stop.set()
         thread.join(timeout=5)
+        services.community.close()
         services.store.close()
 
     app = FastAPI(
