@@ -62,6 +62,8 @@ class Settings:
     #: Failed sign-ins allowed per account and per address within ``login_window`` seconds.
     login_max_failures: int = 5
     login_window: int = 900
+    #: Sign-ups allowed per client address and per email address within ``login_window`` seconds.
+    register_max_attempts: int = 10
     #: Submission rules, as on Hugging Face: a daily cap per user and a maximum paper age.
     submit_daily_cap: int = 5
     submit_max_age_days: int = 30

@@ -28,7 +28,7 @@ from sqlalchemy import select, update
 from webkit import NOW, PASSWORD, api_token, arxiv_feed, cheap_hashes, csrf, free_port, post, register, running_app
 
 from paperboy.services import accounts as accounts_module
-from paperboy.services.accounts import Accounts
+from paperboy.services.accounts import AccountError, Accounts, TooManyAttempts
 from paperboy.services.community import Community
 from paperboy.sources import hf, jsonl
 from paperboy.sources.normalize import http_url
@@ -322,3 +322,103 @@ def test_a_submission_never_waits_minutes_for_the_rate_limit(settings, store):
         community.close()
         fresh_limiter("arxiv")
     assert len(arxiv.requests) == 1
+
+
+# -- 4. password hashing bounded; attempts counted before the hash ---------------------------------------
+class CountingHasher(PasswordHasher):
+    """Cheap argon2 that counts its calls and how many run at once (each holds its slot 50 ms)."""
+
+    def __init__(self, verify_barrier: int = 0) -> None:
+        super().__init__(time_cost=1, memory_cost=1024, parallelism=1)
+        self.lock = threading.Lock()
+        self.running = self.most = self.calls = 0
+        self.barrier = threading.Barrier(verify_barrier) if verify_barrier else None
+
+    def _enter(self) -> None:
+        with self.lock:
+            self.calls += 1
+            self.running += 1
+            self.most = max(self.most, self.running)
+
+    def _leave(self) -> None:
+        with self.lock:
+            self.running -= 1
+
+    def hash(self, password: str | bytes, *, salt: bytes | None = None) -> str:
+        self._enter()
+        try:
+            time.sleep(0.05)
+            return super().hash(password, salt=salt)
+        finally:
+            self._leave()
+
+    def verify(self, hash: str | bytes, password: str | bytes) -> bool:  # noqa: A002 - the base class's name
+        self._enter()
+        try:
+            if self.barrier is not None:  # every guess that gets this far is checked at the same moment
+                self.barrier.wait(timeout=60)
+            time.sleep(0.05)
+            return super().verify(hash, password)
+        finally:
+            self._leave()
+
+
+def test_simultaneous_wrong_passwords_are_counted_before_the_hash(store, settings, monkeypatch):
+    """30 guesses for one account at the same moment: only the allowed 5 are checked, 25 are refused."""
+    accounts = Accounts(store, settings)
+    monkeypatch.setattr(accounts_module, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+    accounts.register("alice", "alice@example.org", PASSWORD)
+    allowed = settings.login_max_failures
+    hasher = CountingHasher(verify_barrier=allowed)  # the old check-then-count let all 30 through
+    monkeypatch.setattr(accounts_module, "_hasher", hasher)
+    monkeypatch.setattr(accounts_module, "_hash_slots", threading.BoundedSemaphore(30))
+    got = _together(30, lambda i: accounts.authenticate("alice", f"guess {i}", f"198.51.100.{i}"))
+    refused = [g for g in got if isinstance(g, TooManyAttempts)]
+    wrong = [g for g in got if isinstance(g, AccountError) and not isinstance(g, TooManyAttempts)]
+    assert len(refused) == 30 - allowed and len(wrong) == allowed, got
+    assert hasher.calls == allowed  # a refused guess costs no hash
+    with pytest.raises(TooManyAttempts):  # and the owner's right password waits out the window too
+        accounts.authenticate("alice", PASSWORD, "192.0.2.1")
+
+
+def test_simultaneous_wrong_passwords_through_the_web_get_429(settings, fast_hashes):
+    with running_app(settings) as web:
+        register(web.client, "alice")
+        clients = [web.browser() for _ in range(30)]
+        tokens = [csrf(c) for c in clients]
+
+        def guess(i: int) -> int:
+            form = {"login": "alice", "password": f"guess {i}", "csrf_token": tokens[i]}
+            r = clients[i].post("/login", data=form, follow_redirects=False)
+            assert r.status_code != 429 or int(r.headers["retry-after"]) > 0
+            return r.status_code
+
+        assert sorted(_together(30, guess)) == [400] * 5 + [429] * 25
+
+
+def test_password_hashing_runs_in_bounded_slots(store, settings, monkeypatch):
+    hasher = CountingHasher()
+    monkeypatch.setattr(accounts_module, "_hasher", hasher)
+    slots = 2
+    monkeypatch.setattr(accounts_module, "_hash_slots", threading.BoundedSemaphore(slots))
+    accounts = Accounts(store, settings.with_overrides(register_max_attempts=100))
+    users = _together(12, lambda i: accounts.register(f"u{i}", f"u{i}@example.org", PASSWORD, f"192.0.2.{i}"))
+    assert all(isinstance(u, dict) for u in users), users
+    assert hasher.calls == 12 and hasher.most == slots  # 12 at once became 2 at a time
+
+
+def test_sign_ups_with_one_address_are_limited_before_the_hash(store, settings, monkeypatch):
+    """40 simultaneous sign-ups naming one email (each a 64 MiB hash): only the allowed few are hashed."""
+    hasher = CountingHasher()
+    monkeypatch.setattr(accounts_module, "_hasher", hasher)
+    monkeypatch.setattr(accounts_module, "_hash_slots", threading.BoundedSemaphore(40))
+    accounts = Accounts(store, settings)
+    allowed = settings.register_max_attempts
+    got = _together(40, lambda i: accounts.register(f"name{i}", "taken@example.org", PASSWORD, f"203.0.113.{i}"))
+    assert sum(isinstance(g, TooManyAttempts) for g in got) == 40 - allowed
+    assert hasher.calls == allowed
+    # and from one client address, whatever the emails
+    hasher.calls = 0
+    got = _together(40, lambda i: accounts.register(f"other{i}", f"o{i}@example.org", PASSWORD, "198.51.100.9"))
+    assert sum(isinstance(g, TooManyAttempts) for g in got) == 40 - allowed
+    assert hasher.calls == allowed

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from paperboy.services.accounts import AccountError, Session, TooManyAttempts
+from paperboy.services.accounts import AccountError, Busy, Session, TooManyAttempts
 from paperboy.services.mail import MailError
 from paperboy.web.pages import voted_ids
 from paperboy.web.render import (
@@ -46,6 +46,15 @@ def _signed_in(request: Request, session: Session, target: str) -> Response:
     return response
 
 
+def _refused(request: Request, template: str, exc: AccountError, **context: object) -> HTMLResponse:
+    """The form again with what was wrong: 429 (too many attempts) or 503 (busy) with Retry-After, else 400."""
+    code = 429 if isinstance(exc, TooManyAttempts) else 503 if isinstance(exc, Busy) else 400
+    response = render(request, template, code=code, error=str(exc), **context)
+    if code != 400:
+        response.headers["Retry-After"] = str(getattr(exc, "retry_after", 5))
+    return response
+
+
 @router.get("/register", response_class=HTMLResponse)
 def register_form(request: Request, next: str = "/") -> HTMLResponse:
     return render(
@@ -61,11 +70,9 @@ def register(
     if not svc.settings.registration_open:
         raise HTTPException(403, "Registration is closed on this installation.")
     try:
-        user = svc.accounts.register(username, email, password)
+        user = svc.accounts.register(username, email, password, _client(request))
     except AccountError as exc:
-        return render(
-            request, "register.html", code=400, error=str(exc), username=username, email=email, next=safe_next(next)
-        )
+        return _refused(request, "register.html", exc, username=username, email=email, next=safe_next(next))
     return _signed_in(request, svc.accounts.start_session(user), safe_next(next))
 
 
@@ -79,12 +86,8 @@ def login(request: Request, login: Text = "", password: Password = "", next: Tex
     svc = services(request)
     try:
         user = svc.accounts.authenticate(login, password, _client(request))
-    except TooManyAttempts as exc:
-        response = render(request, "login.html", code=429, error=str(exc), login=login, next=safe_next(next))
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
     except AccountError as exc:
-        return render(request, "login.html", code=400, error=str(exc), login=login, next=safe_next(next))
+        return _refused(request, "login.html", exc, login=login, next=safe_next(next))
     return _signed_in(request, svc.accounts.start_session(user), safe_next(next))
 
 
@@ -113,6 +116,8 @@ def change_password(
 ) -> Response:
     try:
         services(request).accounts.change_password(user, current, new, session_token(request))
+    except (TooManyAttempts, Busy) as exc:
+        raise HTTPException(429 if isinstance(exc, TooManyAttempts) else 503, str(exc)) from exc
     except AccountError as exc:
         return _account(request, user, status=400, error=str(exc))
     return _account(request, user, message="Password changed. Your other sessions were signed out.")
@@ -141,10 +146,12 @@ def forgot_form(request: Request) -> HTMLResponse:
 def forgot(request: Request, email: Text = "") -> Response:
     """Send a reset link; the answer is the same whether or not the address has an account."""
     svc = services(request)
-    wait = svc.accounts.limiter.retry_after(f"reset:{_client(request)}")
-    if wait:
-        raise HTTPException(429, "Too many reset requests from here; try again later.")
-    svc.accounts.limiter.failed(f"reset:{_client(request)}")  # counts requests, so links cannot be sprayed
+    try:  # counts requests, so links cannot be sprayed
+        svc.accounts.limiter.take(f"reset:{_client(request)}")
+    except TooManyAttempts as exc:
+        raise HTTPException(
+            429, "Too many reset requests from here; try again later.", headers={"Retry-After": str(exc.retry_after)}
+        ) from exc
     try:
         svc.accounts.request_reset(email)
     except MailError as exc:
@@ -164,6 +171,8 @@ def reset(request: Request, token: str, password: Password = "") -> Response:
     svc = services(request)
     try:
         user = svc.accounts.reset_password(token, password)
+    except Busy as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
     except AccountError as exc:
         valid = svc.accounts.reset_valid(token)
         return render(request, "reset.html", code=400, token=token, valid=valid, error=str(exc))
