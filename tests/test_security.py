@@ -422,3 +422,38 @@ def test_sign_ups_with_one_address_are_limited_before_the_hash(store, settings, 
     got = _together(40, lambda i: accounts.register(f"other{i}", f"o{i}@example.org", PASSWORD, "198.51.100.9"))
     assert sum(isinstance(g, TooManyAttempts) for g in got) == 40 - allowed
     assert hasher.calls == allowed
+
+
+# -- 5. the page cache's budget counts its keys ----------------------------------------------------------
+def _held(cache: Any) -> int:
+    """What the cache's entries really take, keys and values."""
+    import sys
+
+    return sum(sys.getsizeof(k) + sys.getsizeof(v) for k, v in cache.pages.items())
+
+
+def test_long_urls_cannot_grow_the_page_cache_past_its_budget(tmp_path, monkeypatch, fast_hashes):
+    from paperboy.config import load_settings
+    from paperboy.web import render
+
+    budget = 2_000_000
+    monkeypatch.setattr(render, "PAGE_CACHE_BYTES", budget)
+    monkeypatch.setattr(render, "MAX_CACHED_KEY", 10**9, raising=False)  # even when such URLs are cached
+    settings = load_settings(tmp_path / "home", page_cache_seconds=60.0)
+    with running_app(settings) as web:
+        visitor = web.browser()
+        for n in range(100):  # 100 unique 60 KB query strings on small cached answers: 6 MB of keys
+            pad = f"{n:03d}" + "x" * 60_000
+            assert visitor.get(f"/api/daily_papers?date=1999-01-05&pad={pad}").status_code == 200
+        cache = web.app.state.page_cache
+        assert 0 < _held(cache) <= budget
+        assert cache.size >= _held(cache)
+
+
+def test_urls_longer_than_any_page_needs_are_not_cached(settings, fast_hashes):
+    with running_app(settings.with_overrides(page_cache_seconds=60.0)) as web:
+        visitor = web.browser()
+        assert visitor.get("/?pad=" + "x" * 10_000).status_code == 200
+        assert visitor.get("/trending").status_code == 200
+        keys = list(web.app.state.page_cache.pages)
+        assert keys == ["/trending?"]
