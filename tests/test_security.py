@@ -457,3 +457,53 @@ def test_urls_longer_than_any_page_needs_are_not_cached(settings, fast_hashes):
         assert visitor.get("/trending").status_code == 200
         keys = list(web.app.state.page_cache.pages)
         assert keys == ["/trending?"]
+
+
+# -- 6. credentials revoked on password reset and change ---------------------------------------------------
+def _credentials(web: Any, client: Any) -> tuple[dict[str, str], str]:
+    """An API token header and a private feed link, made on the account and for-you pages."""
+    auth = {"Authorization": f"Bearer {api_token(client)}"}
+    page = post(client, "/for-you/feed-link").text
+    feed = re.search(r"(/feeds/for-you\.atom\?token=[^<\s\"]+)", page).group(1)
+    return auth, html.unescape(feed)
+
+
+def _works(web: Any, auth: dict[str, str], feed: str) -> tuple[bool, bool]:
+    anonymous = web.browser()
+    token_ok = anonymous.post("/api/papers/2607.00031/vote", json={"up": True}, headers=auth).status_code == 200
+    return token_ok, anonymous.get(feed).status_code == 200
+
+
+def test_a_password_reset_revokes_every_credential_and_every_older_link(settings, fast_hashes):
+    with running_app(settings) as web:
+        register(web.client, "alice")
+        auth, feed = _credentials(web, web.client)
+        phone = web.browser()
+        post(phone, "/login", {"login": "alice", "password": PASSWORD})
+        assert _works(web, auth, feed) == (True, True)
+        accounts = web.services.accounts
+        older = accounts.request_reset("alice@example.org")
+        newer = accounts.request_reset("alice@example.org")
+        assert accounts.reset_valid(older) and accounts.reset_valid(newer)
+        accounts.reset_password(newer, "a brand new password")
+        assert _works(web, auth, feed) == (False, False)  # the thief's token and feed link are dead
+        assert phone.get("/account", follow_redirects=False).status_code == 303  # signed out
+        assert not accounts.reset_valid(older)  # the older link cannot be used to take it back
+        r = post(web.browser(), f"/reset/{older}", {"password": "the thief's password"})
+        assert r.status_code == 400
+        assert post(web.browser(), "/login", {"login": "alice", "password": "a brand new password"}).status_code == 303
+
+
+def test_a_password_change_revokes_tokens_links_and_other_sessions(settings, fast_hashes):
+    with running_app(settings) as web:
+        register(web.client, "alice")
+        auth, feed = _credentials(web, web.client)
+        laptop = web.browser()
+        post(laptop, "/login", {"login": "alice", "password": PASSWORD})
+        pending = web.services.accounts.request_reset("alice@example.org")
+        r = post(web.client, "/account/password", {"current": PASSWORD, "new": "a changed password"})
+        assert r.status_code == 200 and "API tokens and feed link revoked" in r.text
+        assert _works(web, auth, feed) == (False, False)
+        assert laptop.get("/account", follow_redirects=False).status_code == 303
+        assert web.client.get("/account").status_code == 200  # the session that changed it stays
+        assert not web.services.accounts.reset_valid(pending)

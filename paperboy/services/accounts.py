@@ -221,7 +221,7 @@ class Accounts:
             raise AccountError("Wrong user name or password.", "password")
         self.limiter.forget(account_key, attempt)
         if _hasher.check_needs_rehash(record["password_hash"]):
-            self.people.set_password(record["id"], hash_password(password), keep_session=None)
+            self.people.rehash(record["id"], hash_password(password))
         return {k: v for k, v in record.items() if k != "password_hash"}
 
     def start_session(self, user: dict[str, Any]) -> Session:
@@ -244,7 +244,8 @@ class Accounts:
             self.people.delete_session(token_hash(token))
 
     def change_password(self, user: dict[str, Any], current: str, new: str, session_token: str | None) -> None:
-        """Change a password after checking the current one; other sessions are signed out."""
+        """Change a password after checking the current one; other sessions, API tokens, the feed link
+        and reset links are revoked."""
         record = self.people.login_record(user["username"])
         attempt = self.limiter.take(f"account:{user['username'].lower()}")  # a stolen session cannot guess on
         if not verify_password(record["password_hash"] if record else _DUMMY_HASH, current or ""):
@@ -287,7 +288,8 @@ class Accounts:
         return bool(token) and self.people.reset_user(token_hash(token), self._now()) is not None
 
     def reset_password(self, token: str, new: str) -> dict[str, Any]:
-        """Set a new password with a reset token (works once); every session is signed out."""
+        """Set a new password with a reset token (works once); every session, API token, feed link and
+        other reset link is revoked."""
         self._check_password(new)
         if not self.reset_valid(token):  # no hash for a dead link
             raise AccountError("This reset link has expired or was already used. Ask for a new one.")

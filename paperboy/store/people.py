@@ -22,6 +22,21 @@ class Conflict(ValueError):
     """A unique value (user name, email) is already taken."""
 
 
+def _revoke(conn: Any, user_id: int, keep_session: str | None) -> None:
+    """End a user's sessions (but ``keep_session``), API tokens, feed link and unused reset links.
+
+    Why all of them: whoever knew the old password may have made any of them, and the owner
+    changing or resetting it is how they take the account back.
+    """
+    sessions = delete(t.sessions).where(t.sessions.c.user_id == user_id)
+    if keep_session:
+        sessions = sessions.where(t.sessions.c.token_hash != keep_session)
+    conn.execute(sessions)
+    conn.execute(delete(t.api_tokens).where(t.api_tokens.c.user_id == user_id))
+    conn.execute(delete(t.feed_tokens).where(t.feed_tokens.c.user_id == user_id))
+    conn.execute(delete(t.password_resets).where(t.password_resets.c.user_id == user_id))
+
+
 class People:
     """Reads and writes of the account tables."""
 
@@ -88,13 +103,16 @@ class People:
         return self._one(select(t.users).where(column == key))
 
     def set_password(self, user_id: int, password_hash: str, keep_session: str | None = None) -> None:
-        """Replace a password and end every session but ``keep_session`` (the one that changed it)."""
+        """Replace a password and revoke every credential made under the old one but ``keep_session``
+        (the session that changed it): other sessions, API tokens, the private feed link, reset links."""
         with self.engine.begin() as conn:
             conn.execute(update(t.users).where(t.users.c.id == user_id).values(password_hash=password_hash))
-            query = delete(t.sessions).where(t.sessions.c.user_id == user_id)
-            if keep_session:
-                query = query.where(t.sessions.c.token_hash != keep_session)
-            conn.execute(query)
+            _revoke(conn, user_id, keep_session)
+
+    def rehash(self, user_id: int, password_hash: str) -> None:
+        """Store the same password's hash with newer parameters (nothing is revoked)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t.users).where(t.users.c.id == user_id).values(password_hash=password_hash))
 
     def set_admin(self, user_id: int, is_admin: bool) -> None:
         """Grant or withdraw the admin role."""
@@ -190,7 +208,7 @@ class People:
                 return None
             user_id = conn.execute(select(c.user_id).where(c.token_hash == token_hash)).scalar_one()
             conn.execute(update(t.users).where(t.users.c.id == user_id).values(password_hash=password_hash))
-            conn.execute(delete(t.sessions).where(t.sessions.c.user_id == user_id))
+            _revoke(conn, user_id, None)
             return user_id
 
     def _one(self, query: Any) -> dict[str, Any] | None:

@@ -120,7 +120,11 @@ def change_password(
         raise HTTPException(429 if isinstance(exc, TooManyAttempts) else 503, str(exc)) from exc
     except AccountError as exc:
         return _account(request, user, status=400, error=str(exc))
-    return _account(request, user, message="Password changed. Your other sessions were signed out.")
+    return _account(
+        request,
+        user,
+        message="Password changed. Your other sessions were signed out, and your API tokens and feed link revoked.",
+    )
 
 
 @router.post("/account/tokens", dependencies=[Depends(check_csrf)])
