@@ -507,3 +507,67 @@ def test_a_password_change_revokes_tokens_links_and_other_sessions(settings, fas
         assert laptop.get("/account", follow_redirects=False).status_code == 303
         assert web.client.get("/account").status_code == 200  # the session that changed it stays
         assert not web.services.accounts.reset_valid(pending)
+
+
+# -- 7. oversized numbers rejected per record, the rest imported ---------------------------------------------
+HUGE = 2**63
+
+
+def _import(store: Any, source: str, read: Any, path: Path) -> Any:
+    """Import as ``paperboy ingest`` does: parsed in a forked reader process."""
+    from paperboy.store.pipeline import in_reader_process
+
+    return store.ingest(source, str(path), in_reader_process(read, path, lookup=store.source_hashes(source)))
+
+
+def _good(n: int) -> dict[str, Any]:
+    return {"id": f"2504.{n:05d}", "title": f"Good paper {n}", "announce_date": "2025-04-03"}
+
+
+def test_jsonl_numbers_out_of_range_are_rejected_with_their_lines(tmp_path: Path, store):
+    bad = {
+        "version": {**_good(90001), "version": HUGE},
+        "versions": {**_good(90002), "versions": [{"version": 1}, {"version": HUGE + 5}]},
+        "upvotes": {**_good(90003), "upvotes": 10**18 * 9},
+        "negative": {**_good(90004), "upvotes": -5},
+        "zero version": {**_good(90005), "version": 0},
+        "versioned id": {**_good(90006), "id": "2504.90006v" + "9" * 25},
+    }
+    lines = [_good(n) for n in range(1, 101)] + list(bad.values()) + [_good(n) for n in range(101, 201)]
+    path = tmp_path / "big-numbers.jsonl"
+    path.write_bytes(b"\n".join(orjson.dumps(x) for x in lines) + b"\n")
+    run = _import(store, "jsonl", jsonl.read, path)
+    assert run.status == "completed" and run.new == 200 and run.rejected == len(bad)
+    reasons = {r["place"]: r["reason"] for r in store.rejections(run.run_id)}
+    assert sorted(reasons) == sorted(f"{path}:{101 + i}" for i in range(len(bad)))
+    assert all("out of range" in why for why in reasons.values()), reasons
+    assert store.count_papers() == 200
+
+
+def test_kaggle_versions_out_of_range_are_rejected_with_their_lines(tmp_path: Path, store):
+    from paperboy.sources import kaggle
+
+    def line(n: int, label: str = "v1") -> dict[str, Any]:
+        created = "Mon, 2 Apr 2007 19:18:42 GMT"
+        return {"id": f"0704.{n:04d}", "title": f"Paper {n}", "versions": [{"version": label, "created": created}]}
+
+    rows = [line(n) for n in range(1, 51)] + [line(51, f"v{HUGE}"), line(52, "v" + "9" * 30)]
+    rows += [line(n) for n in range(53, 101)]
+    path = tmp_path / "snapshot.json"
+    path.write_bytes(b"\n".join(orjson.dumps(x) for x in rows) + b"\n")
+    run = _import(store, "kaggle", kaggle.read, path)
+    assert run.status == "completed" and run.new == 98 and run.rejected == 2
+    assert sorted(r["place"] for r in store.rejections(run.run_id)) == [f"{path}:51", f"{path}:52"]
+
+
+def test_hugging_face_upvotes_out_of_range_are_rejected(tmp_path: Path, store):
+    items = [{"paper": {"id": f"2504.{n:05d}", "title": f"P{n}", "upvotes": n}} for n in range(1, 21)]
+    items[4]["paper"]["upvotes"] = HUGE
+    items[7]["paper"]["upvotes"] = -3
+    path = tmp_path / "daily.json"
+    path.write_bytes(orjson.dumps(items))
+    run = store.ingest("hf", str(path), hf.read_json(path))
+    assert run.status == "completed" and run.new == 18 and run.rejected == 2
+    reasons = {r["place"]: r["reason"] for r in store.rejections(run.run_id)}
+    assert set(reasons) == {f"{path}[4]", f"{path}[7]"}
+    assert "out of range: -3" in reasons[f"{path}[7]"]

@@ -20,6 +20,7 @@ from paperboy.sources.normalize import (
     find_code_url,
     http_url,
     normalize_doi,
+    number_problem,
     parse_arxiv_id,
 )
 from paperboy.sources.record import PaperRecord, Rejection, SourceError
@@ -90,8 +91,9 @@ def str_list(data: dict[str, Any], key: str) -> list[str]:
 def finish(record: PaperRecord) -> PaperRecord | Rejection:
     """Validate and complete a record the same way for every source.
 
-    Cleans white space, requires a title, splits a versioned arXiv id, drops links that are not
-    http(s), fills arXiv links and finds a code repository in the comment or abstract.
+    Cleans white space, requires a title, rejects numbers out of range (versions, negative or
+    huge upvotes), splits a versioned arXiv id, drops links that are not http(s), fills arXiv
+    links and finds a code repository in the comment or abstract.
     """
     record.title = clean_ws(record.title)
     if not record.title:
@@ -103,6 +105,11 @@ def finish(record: PaperRecord) -> PaperRecord | Rejection:
         record.id, version = parsed
         if version is not None and record.version is None:
             record.version = version
+    problem = number_problem("version", record.version, 1) or number_problem("upvotes", record.upvotes, 0)
+    for listed in record.versions:
+        problem = problem or number_problem("versions", listed.get("version"), 1)
+    if problem:  # a version of 2^63 or -5 upvotes: this record is rejected, the rest imported
+        return Rejection(record.place, problem)
     if record.version is None and record.versions:
         record.version = max(v["version"] for v in record.versions)
     record.abstract = (record.abstract or "").strip()

@@ -168,6 +168,23 @@ def http_url(value: object) -> str | None:
     return url
 
 
+#: The largest count or version a record may carry: what a 32-bit integer column holds on every
+#: backend.  Larger numbers are not data but damage or attack (2^63 once aborted whole imports).
+MAX_NUMBER = 2**31 - 1
+
+
+def number_problem(field: str, value: object, low: int) -> str | None:
+    """Why an integer field is unusable (out of ``low``..``MAX_NUMBER``), or ``None`` if it is fine."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"field {field!r} must be an integer"
+    if not low <= value <= MAX_NUMBER:
+        shown = str(value) if len(str(value)) <= 30 else f"{str(value)[:20]}… ({len(str(value))} digits)"
+        return f"field {field!r} is out of range: {shown} (must be {low} to {MAX_NUMBER:,})"
+    return None
+
+
 def arxiv_links(arxiv_id: str) -> tuple[str, str]:
     """Abstract-page and PDF URLs of an arXiv paper."""
     return f"https://arxiv.org/abs/{arxiv_id}", f"https://arxiv.org/pdf/{arxiv_id}"
