@@ -571,3 +571,79 @@ def test_hugging_face_upvotes_out_of_range_are_rejected(tmp_path: Path, store):
     reasons = {r["place"]: r["reason"] for r in store.rejections(run.run_id)}
     assert set(reasons) == {f"{path}[4]", f"{path}[7]"}
     assert "out of range: -3" in reasons[f"{path}[7]"]
+
+
+# -- 8. hidden papers absent from every page, feed, API answer and explanation ----------------------------
+def test_a_hidden_paper_is_absent_everywhere(settings, fast_hashes):
+    import recs_kit
+
+    hidden, kept = recs_kit.recent(2), recs_kit.recent(2, 1)
+    with recs_kit.running_app(settings) as client:
+        store = client.app.state.services.store
+        title = store.get_paper(hidden)["title"]
+        recs_kit.sign_up(client, "admin")
+        alice = TestClientFor(client)
+        recs_kit.sign_up(alice, "alice")
+        for pid in (hidden, kept):  # alice saves, votes for and comments on both
+            assert recs_kit.post(alice, f"/papers/{pid}/save").status_code == 303
+            assert recs_kit.post(alice, f"/papers/{pid}/vote", {"up": "1"}).status_code == 303
+            assert recs_kit.post(alice, f"/papers/{pid}/comments", {"text": f"notes on {pid}"}).status_code == 303
+        comment_id = store.activity.comments(hidden)[0]["id"]
+        auth = {"Authorization": f"Bearer {recs_kit.api_token(alice)}"}
+        bib = f"@misc{{x, title={{{title}}}, eprint={{{hidden}}}, archivePrefix={{arXiv}}}}".encode()
+        collection = store.library.collections(store.people.user_by_name("alice")["id"])[0]["id"]
+        assert recs_kit.post(client, f"/papers/{hidden}/hide", {"hidden": "1"}).status_code == 303
+
+        def absent(body: str, where: str) -> None:
+            assert hidden not in body and title not in body, where
+
+        anonymous = TestClientFor(client)
+        words = " ".join(title.split()[:4])
+        pages = ["/", "/papers/date/2026-07-10", "/papers/week/2026-W28", "/papers/month/2026-07"]
+        pages += [f"/search?q={words}", "/trending?window=all", "/feeds/daily.atom", "/feeds/trending.atom?window=all"]
+        pages += [f"/feeds/search.atom?q={words}", "/api/daily_papers?date=2026-07-10", f"/api/papers/search?q={words}"]
+        pages += [f"/api/papers/{kept}/similar", f"/papers/{kept}", f"/api/papers/{kept}/comments"]
+        for url in pages:
+            for who in (anonymous, alice):
+                r = who.get(url)
+                assert r.status_code == 200, url
+                absent(r.text, url)
+        own = [
+            "/users/alice",
+            "/for-you",
+            "/for-you?seen=1",
+            "/library",
+            f"/library/collections/{collection}/export.bib",
+        ]
+        for url in own:
+            r = alice.get(url)
+            assert r.status_code == 200, url
+            absent(r.text, url)
+        assert f"notes on {kept}" in alice.get("/users/alice").text  # the other comment is still listed
+        for_you = alice.get("/api/for-you", params={"includeSeen": "true"}, headers=auth)
+        assert for_you.status_code == 200 and for_you.json()["recommendedPapers"]
+        absent(for_you.text, "/api/for-you")
+        asked = client.post("/api/recommendations", json={"positivePaperIds": [hidden, kept]})
+        assert asked.status_code == 200 and asked.json()["recommendedPapers"]
+        assert all(
+            c["id"] != hidden for item in asked.json()["recommendedPapers"] for c in item["why"]["closestPapers"]
+        )
+        assert asked.json()["unknownPaperIds"] == [hidden] and title not in asked.text
+        assert client.post("/api/recommendations", json={"positivePaperIds": [hidden]}).status_code == 404
+        assert alice.get(f"/comments/{comment_id}/edit").status_code == 404
+        assert anonymous.get(f"/papers/{hidden}").status_code == 404
+        assert anonymous.get(f"/api/papers/{hidden}").status_code == 404
+        imported = alice.post(
+            "/library/import",
+            data={"csrf_token": recs_kit.csrf(alice), "collection": "From BibTeX"},
+            files={"file": ("refs.bib", bib)},
+        )
+        assert imported.status_code == 200 and "0 matched" in imported.text and "1 not found here" in imported.text
+        assert client.get(f"/papers/{hidden}").status_code == 200  # the admin still sees it
+
+
+def TestClientFor(client: Any) -> Any:  # noqa: N802 - reads as the class it makes
+    """Another visitor of the app ``client`` runs (its own cookies)."""
+    from fastapi.testclient import TestClient
+
+    return TestClient(client.app, base_url="http://testserver")

@@ -252,17 +252,19 @@ class Community:
         assert comment is not None
         return comment
 
-    def _own_comment(self, user: dict[str, Any], comment_id: int) -> dict[str, Any]:
+    def own_comment(self, user: dict[str, Any], comment_id: int) -> dict[str, Any]:
+        """A comment the user may change (theirs, or any for an admin) on a paper they can see."""
         comment = self.activity.comment(comment_id)
         if comment is None or (comment["hidden"] and not user.get("is_admin")):
             raise NotFound(f"no comment {comment_id}")
+        self.visible_paper(comment["paper_id"], user)  # on a hidden paper: as if it were not there
         if comment["user_id"] != user["id"] and not user.get("is_admin"):
             raise NotAllowed("Only the comment's author or an admin can change it.")
         return comment
 
     def edit_comment(self, user: dict[str, Any], comment_id: int, body: str) -> dict[str, Any]:
         """Change a comment's text (its author or an admin)."""
-        self._own_comment(user, comment_id)
+        self.own_comment(user, comment_id)
         self.activity.edit_comment(comment_id, self._clean(body), stamp(self.clock()))
         comment = self.activity.comment(comment_id)
         assert comment is not None
@@ -270,7 +272,7 @@ class Community:
 
     def delete_comment(self, user: dict[str, Any], comment_id: int) -> str:
         """Delete a comment (its author or an admin); returns the paper's id."""
-        comment = self._own_comment(user, comment_id)
+        comment = self.own_comment(user, comment_id)
         self.activity.delete_comment(comment_id)
         return comment["paper_id"]
 

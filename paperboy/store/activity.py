@@ -282,13 +282,14 @@ class Activity:
             return [as_dict(r) for r in conn.execute(query.order_by(c.id).limit(limit))]
 
     def user_comments(self, user_id: int, limit: int = 100) -> list[dict[str, Any]]:
-        """A user's visible comments, newest first, with the paper's title."""
+        """A user's visible comments on visible papers, newest first, with the paper's title."""
         c = t.comments.c
         query = (
             self._comments()
             .add_columns(p.title.label("paper_title"))
             .join(t.papers, p.id == c.paper_id)
-            .where(c.user_id == user_id, c.hidden == False)  # noqa: E712
+            .outerjoin(t.paper_stats, s.paper_id == c.paper_id)
+            .where(c.user_id == user_id, c.hidden == False, _visible())  # noqa: E712
             .order_by(c.id.desc())
             .limit(limit)
         )

@@ -235,9 +235,10 @@ def status(request: Request) -> HTMLResponse:
 # -- comments ---------------------------------------------------------------------------------
 @router.get("/comments/{comment_id}/edit", response_class=HTMLResponse)
 def edit_comment_form(request: Request, comment_id: RowId, user: dict = Depends(require_user)) -> HTMLResponse:
-    comment = services(request).store.activity.comment(comment_id)
-    if comment is None or (comment["user_id"] != user["id"] and not user["is_admin"]):
-        raise HTTPException(404, "no such comment of yours")
+    try:
+        comment = services(request).community.own_comment(user, comment_id)
+    except (NotFound, NotAllowed) as exc:
+        raise HTTPException(404, "no such comment of yours") from exc
     return render(request, "comment_edit.html", comment=comment)
 
 
