@@ -647,3 +647,68 @@ def TestClientFor(client: Any) -> Any:  # noqa: N802 - reads as the class it mak
     from fastapi.testclient import TestClient
 
     return TestClient(client.app, base_url="http://testserver")
+
+
+# -- 9. no 500 for huge integers, in any integer parameter of any route ---------------------------------------
+HUGE_NUMBERS = [str(2**63), str(2**64), "1" + "0" * 30, str(-(2**63) - 1), "-1", "0"]
+
+
+def _integer_parameters(app: FastAPI) -> list[tuple[Any, str, str]]:
+    """(route, parameter, where: path, query or form) for every integer parameter of every route."""
+    import inspect
+    import typing
+
+    from fastapi import params
+    from fastapi.routing import APIRoute
+
+    def walk(routes: list[Any]) -> Iterator[APIRoute]:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                yield route
+            elif hasattr(route, "original_router"):  # an included router (FastAPI 0.16x)
+                yield from walk(route.original_router.routes)
+
+    found = []
+    for route in walk(app.routes):
+        hints = typing.get_type_hints(route.endpoint, include_extras=True)
+        for name in inspect.signature(route.endpoint).parameters:
+            hint, extras = hints.get(name), ()
+            if typing.get_origin(hint) is typing.Annotated:
+                hint, *extras = typing.get_args(hint)
+            if typing.get_origin(hint) in (typing.Union, __import__("types").UnionType):
+                hint = next((a for a in typing.get_args(hint) if a is not type(None)), None)
+            if hint is not int:
+                continue
+            where = "path" if "{" + name in route.path else "query"
+            if any(isinstance(e, params.Form) for e in extras):
+                where = "form"
+            found.append((route, name, where))
+    return found
+
+
+def test_huge_integers_anywhere_are_refused_not_crashed(settings, fast_hashes):
+    with running_app(settings) as web:
+        register(web.client, "admin")  # the first account: an admin, so every route is reachable
+        auth = {"Authorization": f"Bearer {api_token(web.client)}", "X-CSRF-Token": csrf(web.client)}
+        found = _integer_parameters(web.app)
+        names = {(r.path, n) for r, n, _ in found}
+        assert ("/library", "c") in names and ("/library/collections/{collection_id}/delete", "collection_id") in names
+        assert ("/papers/{paper_id:path}/save", "collection") in names and len(found) >= 15, names
+        tried = 0
+        for route, name, where in found:
+            path = re.sub(r"\{paper_id(:path)?\}", "2607.00031", route.path)
+            for number in HUGE_NUMBERS:
+                url = path.replace("{" + name + "}", number)
+                url = re.sub(r"\{[a-z_]+(:path)?\}", "1", url)  # any other path parameter
+                for method in route.methods - {"HEAD"}:
+                    query = {name: number} if where == "query" else {}
+                    form = {name: number, "csrf_token": csrf(web.client)}
+                    if method == "GET":
+                        r = web.client.get(url, params=query, headers=auth, follow_redirects=False)
+                    elif url.startswith("/api/"):
+                        r = web.client.post(url, params=query, json={"text": "x", "id": "1"}, headers=auth)
+                    else:
+                        r = web.client.post(url, params=query, data=form, follow_redirects=False)
+                    assert r.status_code < 500, (method, url, where, number, r.status_code, r.text[:300])
+                    tried += 1
+        assert tried >= 6 * len(found)

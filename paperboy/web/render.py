@@ -27,8 +27,10 @@ from pydantic import TypeAdapter
 from paperboy.sources.normalize import http_url
 from paperboy.web import text
 
-#: A row id in a URL (comments, tokens): bounded, since a larger number cannot even reach the database.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+#: The largest row id: a larger number cannot even reach the database (SQLite's integers are 64-bit).
+MAX_ROW_ID = 2**63 - 1
+#: A row id in a URL (comments, tokens, collections): out of range is a 422/400, not a crash.
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 SESSION_COOKIE = "pb_session"
 CSRF_COOKIE = "pb_csrf"
 CSRF_FIELD = "csrf_token"
