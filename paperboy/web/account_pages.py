@@ -22,6 +22,7 @@ from paperboy.web.render import (
     secure_cookies,
     services,
     session_token,
+    set_csrf_cookie,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -43,6 +44,7 @@ def _signed_in(request: Request, session: Session, target: str) -> Response:
         samesite="lax",
         secure=secure_cookies(request),
     )
+    set_csrf_cookie(request, response, rotate=True)
     return response
 
 
@@ -96,6 +98,7 @@ def logout(request: Request) -> Response:
     services(request).accounts.end_session(session_token(request))
     response = redirect("/")
     response.delete_cookie(SESSION_COOKIE)
+    set_csrf_cookie(request, response, rotate=True)
     return response
 
 

@@ -142,7 +142,11 @@ async def check_csrf(request: Request) -> None:
         raise HTTPException(403, "This form has expired or did not come from this site. Reload the page and try again.")
 
 
-def set_csrf_cookie(request: Request, response: Response) -> None:
+def set_csrf_cookie(request: Request, response: Response, rotate: bool = False) -> None:
+    """Send the visitor's CSRF cookie if it is new, or a fresh one with ``rotate`` (at sign-in and
+    sign-out: a token learnt before signing in is worth nothing after)."""
+    if rotate:
+        request.state.csrf, request.state.new_csrf = secrets.token_urlsafe(32), True
     if getattr(request.state, "new_csrf", False):
         response.set_cookie(
             CSRF_COOKIE,
@@ -204,8 +208,10 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 
 # -- the anonymous page cache ---------------------------------------------------------------
-#: Stands for the visitor's CSRF token in cached pages (a NUL never occurs in rendered HTML).
-_CSRF_MARK = "\x00csrf\x00"
+#: Stands for the visitor's CSRF token in cached pages.  Random per process and never sent to
+#: anybody, so no imported title, abstract or link can carry it (a fixed marker inside an
+#: abstract's URL became a link holding each visitor's token).
+_CSRF_MARK = f"\x00csrf-{secrets.token_hex(16)}\x00"
 #: Memory one web process may spend on cached pages, keys (URLs) and values alike.
 PAGE_CACHE_BYTES = 96 * 1024 * 1024
 #: URLs longer than this are answered but not cached: no real page needs one, and the cache
