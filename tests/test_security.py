@@ -106,7 +106,7 @@ def test_simultaneous_first_sign_ups_make_exactly_one_admin(store, settings, mon
 
 def test_simultaneous_sign_ups_through_the_web_make_one_admin(settings, fast_hashes):
     n = 12
-    with running_app(settings) as web:
+    with running_app(settings.with_overrides(register_max_attempts=n)) as web:  # all from one address
         clients = [web.browser() for _ in range(n)]
         tokens = [csrf(c) for c in clients]
 
@@ -750,3 +750,27 @@ def test_signing_in_and_out_rotates_the_csrf_token(settings, fast_hashes):
         assert post(visitor, "/logout").status_code == 303
         assert visitor.cookies.get("pb_csrf") not in (before, after_sign_up)
         assert post(visitor, "/login", {"login": "alice", "password": PASSWORD}).status_code == 303
+
+
+def test_security_headers_on_every_kind_of_answer(settings, fast_hashes):
+    import base64
+    import hashlib
+
+    with running_app(settings) as web:
+        anonymous = web.browser()
+        for url in ["/", "/papers/2607.00031", "/api/daily_papers", "/feeds/daily.atom", "/static/app.js", "/nope"]:
+            r = anonymous.get(url)
+            policy = r.headers["content-security-policy"]
+            assert "script-src 'self';" in policy and "'unsafe-inline'" not in policy, url
+            assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy, url
+            assert r.headers["x-frame-options"] == "DENY" and r.headers["x-content-type-options"] == "nosniff", url
+            assert r.headers["referrer-policy"] == "same-origin", url
+        docs = anonymous.get("/docs")
+        inline = re.findall(r"<script>(.*?)</script>", docs.text, re.DOTALL)
+        assert inline  # Swagger UI's start-up script, allowed by its hash only
+        for body in inline:
+            digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+            assert f"'sha256-{digest}'" in docs.headers["content-security-policy"]
+        assert "'unsafe-inline'" not in docs.headers["content-security-policy"]
+        page = anonymous.get("/").text
+        assert "<script>" not in page and " style=" not in page and "onsubmit" not in page

@@ -99,7 +99,7 @@ def create_app(
         summary="Self-hosted research-paper discovery: daily feed, trending, search, votes, comments.",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served below, with a Content-Security-Policy of its own
         redoc_url=None,
     )
     app.state.services = services
@@ -118,7 +118,24 @@ def create_app(
     app.include_router(subscription_pages.router)
     app.include_router(pages.router)
     _install_error_handlers(app)
+    _install_docs(app)
+    from paperboy.web.headers import SecurityHeaders
+
+    app.add_middleware(SecurityHeaders)  # last added: outermost, so error pages get the headers too
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """``/docs``: Swagger UI, with a policy that admits its CDN and its inline script by hash."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+
+    from paperboy.web.headers import docs_policy
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        page = get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="paperboy API")
+        page.headers["content-security-policy"] = docs_policy(bytes(page.body))
+        return page
 
 
 def _wants_json(request: Request) -> bool:
