@@ -76,6 +76,9 @@ class Settings:
     submit_fetch_timeout: float = 10.0
     submit_fetch_retries: int = 1
     submit_fetch_max_wait: float = 30.0
+    #: Comments one user may post within ``comment_window`` seconds (counted as each is written).
+    comment_limit: int = 10
+    comment_window: int = 600
     #: Hours a password-reset link works.
     reset_hours: int = 2
     #: Pages for visitors who are not signed in are cached until votes, comments or papers change;

@@ -774,3 +774,27 @@ def test_security_headers_on_every_kind_of_answer(settings, fast_hashes):
         assert "'unsafe-inline'" not in docs.headers["content-security-policy"]
         page = anonymous.get("/").text
         assert "<script>" not in page and " style=" not in page and "onsubmit" not in page
+
+
+def test_one_user_cannot_flood_comments_even_all_at_once(settings, fast_hashes):
+    with running_app(settings.with_overrides(comment_limit=10, comment_window=600)) as web:
+        register(web.client, "alice")
+        auth = {"Authorization": f"Bearer {api_token(web.client)}"}
+        clients = [web.browser() for _ in range(30)]
+        codes = _together(
+            30,
+            lambda i: (
+                clients[i].post("/api/papers/2607.00031/comments", json={"text": f"spam {i}"}, headers=auth).status_code
+            ),
+        )
+        assert sorted(codes) == [201] * 10 + [429] * 20
+        assert len(web.store.activity.comments("2607.00031")) == 10
+        r = web.client.post("/api/papers/2607.00030/comments", json={"text": "one more"}, headers=auth)
+        assert r.status_code == 429 and "10 comments every 10 minutes" in r.json()["error"]
+        register(web.browser(), "bob")  # others are not affected
+        bob = web.extra[-1]
+        assert post(bob, "/papers/2607.00031/comments", {"text": "a real comment"}).status_code == 303
+        web.services.community.clock = lambda: NOW.replace(minute=11)  # the window moves on
+        assert (
+            web.client.post("/api/papers/2607.00030/comments", json={"text": "later"}, headers=auth).status_code == 201
+        )

@@ -19,7 +19,7 @@ from paperboy.services.submitting import FetchQueue
 from paperboy.sources.normalize import parse_arxiv_id
 from paperboy.sources.record import SourceError
 from paperboy.store import Store
-from paperboy.store.activity import paper_day
+from paperboy.store.activity import TooManyComments, paper_day
 from paperboy.store.owners import this_owner
 from paperboy.store.submissions import BeingFetched, CapReached
 
@@ -247,7 +247,14 @@ class Community:
         """Comment on a paper (plain text or Markdown)."""
         paper = self.visible_paper(paper_id, user)
         body = self._clean(body)
-        comment_id = self.activity.add_comment(paper["id"], user["id"], body, stamp(self.clock()))
+        now = self.clock()
+        limit, window = self.settings.comment_limit, self.settings.comment_window
+        since = stamp(now - timedelta(seconds=window))
+        try:
+            comment_id = self.activity.add_comment(paper["id"], user["id"], body, stamp(now), limit, since)
+        except TooManyComments as exc:
+            minutes = max(1, window // 60)
+            raise Refused(f"You can post {limit} comments every {minutes} minutes. Try again in a while.", 429) from exc
         comment = self.activity.comment(comment_id)
         assert comment is not None
         return comment

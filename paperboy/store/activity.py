@@ -63,6 +63,10 @@ _LISTED = (
 _TOTAL_VOTES = func.coalesce(s.upvotes, 0) + func.coalesce(p.source_upvotes, 0)
 
 
+class TooManyComments(Exception):
+    """A user's comment limit for the window is used up."""
+
+
 def paper_day(paper: dict[str, Any]) -> str | None:
     """The day a paper counts from: announced, else published, else first seen."""
     for key in ("announced", "published", "first_seen"):
@@ -258,11 +262,21 @@ class Activity:
             _bump(conn)
 
     # -- comments ------------------------------------------------------------------------
-    def add_comment(self, paper_id: str, user_id: int, body: str, now: str) -> int:
-        """A new comment's id."""
+    def add_comment(
+        self, paper_id: str, user_id: int, body: str, now: str, limit: int | None = None, since: str = ""
+    ) -> int:
+        """A new comment's id; ``TooManyComments`` if the user already wrote ``limit`` since ``since``.
+
+        The limit is counted in the insert's transaction, so simultaneous comments cannot slip past it.
+        """
         row = {"paper_id": paper_id, "user_id": user_id, "body": body, "created_at": now, "hidden": False}
+        c = t.comments.c
         with self.engine.begin() as conn:
             comment_id = conn.execute(insert(t.comments).values(row)).inserted_primary_key[0]
+            if limit is not None:
+                recent = conn.execute(select(func.count()).where(c.user_id == user_id, c.created_at > since))
+                if recent.scalar_one() > limit:
+                    raise TooManyComments  # rolls the comment back
             self._refresh(conn, paper_id)
             return comment_id
 
