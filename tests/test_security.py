@@ -798,3 +798,52 @@ def test_one_user_cannot_flood_comments_even_all_at_once(settings, fast_hashes):
         assert (
             web.client.post("/api/papers/2607.00030/comments", json={"text": "later"}, headers=auth).status_code == 201
         )
+
+
+def test_an_import_killed_with_kill_9_does_not_stay_running(tmp_path: Path):
+    import os
+    import signal
+    import sqlite3
+    import subprocess
+    import sys
+
+    from paperboy.config import load_settings
+    from paperboy.store import Store
+
+    home = tmp_path / "home"
+    source = tmp_path / "many.jsonl"
+    source.write_bytes(b"\n".join(orjson.dumps(_good(n % 99999 + 1) | {"title": f"T{n}"}) for n in range(60_000)))
+    env = {**os.environ, "PAPERBOY_BATCH_SIZE": "20"}  # thousands of commits: still going when killed
+    importer = subprocess.Popen(
+        [sys.executable, "-m", "paperboy", "--home", str(home), "ingest", "jsonl", str(source)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        run: dict[str, Any] | None = None
+        while run is None and time.monotonic() < deadline:  # read with sqlite3: no migration racing the importer's
+            assert importer.poll() is None, "the import ended before it could be killed"
+            time.sleep(0.05)
+            try:
+                with sqlite3.connect(f"file:{home / 'paperboy.db'}?mode=ro", uri=True, timeout=30) as db:
+                    row = db.execute("SELECT id, new FROM ingest_runs ORDER BY id DESC LIMIT 1").fetchone()
+            except sqlite3.OperationalError:  # no file or no table yet
+                continue
+            if row and row[1] > 0:
+                with Store.open(load_settings(home)) as store:  # migrated by now: just reading
+                    run = next(r for r in store.runs() if r["id"] == row[0])
+        assert run is not None and run["status"] == "running"  # alive: shown as running
+        os.kill(importer.pid, signal.SIGKILL)
+        importer.wait(timeout=30)
+    finally:
+        if importer.poll() is None:
+            importer.kill()
+    with Store.open(load_settings(home)) as store:
+        (dead,) = [r for r in store.runs() if r["id"] == run["id"]]
+    assert dead["status"] == "died" and "ended without finishing" in dead["error"]
+    cli = subprocess.run(
+        [sys.executable, "-m", "paperboy", "--home", str(home), "stats", "--json"], capture_output=True, timeout=120
+    )
+    assert orjson.loads(cli.stdout)["runs"][0]["status"] == "died"

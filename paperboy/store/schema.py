@@ -107,7 +107,8 @@ ingest_runs = Table(
     Column("target", Text, nullable=False),
     Column("started_at", String(20), nullable=False),
     Column("finished_at", String(20)),
-    #: running, completed, failed (error says why) or interrupted.
+    #: running, completed, failed (error says why) or interrupted; a running one whose process
+    #: is gone reads as died (``Store.runs``).
     Column("status", String(16), nullable=False),
     Column("new", Integer, nullable=False, default=0),
     Column("updated", Integer, nullable=False, default=0),
