@@ -79,8 +79,9 @@ class Settings:
     #: Comments one user may post within ``comment_window`` seconds (counted as each is written).
     comment_limit: int = 10
     comment_window: int = 600
-    #: Hours a password-reset link works.
+    #: Hours a password-reset link works, and an address-confirmation link.
     reset_hours: int = 2
+    confirm_hours: int = 72
     #: Pages for visitors who are not signed in are cached until votes, comments or papers change;
     #: this is how often (seconds) a web process looks for such a change (0: no cache).
     page_cache_seconds: float = 1.0

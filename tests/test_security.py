@@ -475,8 +475,11 @@ def _works(web: Any, auth: dict[str, str], feed: str) -> tuple[bool, bool]:
 
 
 def test_a_password_reset_revokes_every_credential_and_every_older_link(settings, fast_hashes):
+    from webkit import confirm_email
+
     with running_app(settings) as web:
         register(web.client, "alice")
+        confirm_email(web.client, "alice@example.org")  # resets go to confirmed addresses only
         auth, feed = _credentials(web, web.client)
         phone = web.browser()
         post(phone, "/login", {"login": "alice", "password": PASSWORD})
@@ -500,7 +503,11 @@ def test_a_password_change_revokes_tokens_links_and_other_sessions(settings, fas
         auth, feed = _credentials(web, web.client)
         laptop = web.browser()
         post(laptop, "/login", {"login": "alice", "password": PASSWORD})
+        from webkit import confirm_email
+
+        confirm_email(web.client, "alice@example.org")  # resets go to confirmed addresses only
         pending = web.services.accounts.request_reset("alice@example.org")
+        assert pending and web.services.accounts.reset_valid(pending)
         r = post(web.client, "/account/password", {"current": PASSWORD, "new": "a changed password"})
         assert r.status_code == 200 and "API tokens and feed link revoked" in r.text
         assert _works(web, auth, feed) == (False, False)
@@ -847,3 +854,117 @@ def test_an_import_killed_with_kill_9_does_not_stay_running(tmp_path: Path):
         [sys.executable, "-m", "paperboy", "--home", str(home), "stats", "--json"], capture_output=True, timeout=120
     )
     assert orjson.loads(cli.stdout)["runs"][0]["status"] == "died"
+
+
+# -- 10. sign-up and reset requests do not tell who has an account ---------------------------------------------
+def _mails(settings: Any) -> list[tuple[str, str, str]]:
+    """(to, subject, text) of every mail in the outbox."""
+    from email import message_from_bytes
+
+    from webkit import body_text
+
+    folder = Path(settings.home) / "outbox"
+    out = []
+    for path in sorted(folder.glob("*.eml")) if folder.exists() else []:
+        msg = message_from_bytes(path.read_bytes())
+        out.append((msg["To"], msg["Subject"], body_text(msg)))
+    return out
+
+
+def _without(text: str, *words: str) -> str:
+    for word in words:
+        text = text.replace(word, "")
+    return re.sub(r'name="csrf-token" content="[^"]+"|name="csrf_token" value="[^"]+"', "", text)
+
+
+def test_signing_up_with_a_registered_address_looks_like_any_sign_up(settings, fast_hashes):
+    from webkit import confirm_email, login
+
+    with running_app(settings) as web:
+        alice = web.browser()
+        register(alice, "alice")
+        confirm_email(alice, "alice@example.org")
+        taken, fresh = web.browser(), web.browser()
+        form = {"password": PASSWORD}
+        a = post(taken, "/register", {**form, "username": "mallory", "email": "alice@example.org"})
+        b = post(fresh, "/register", {**form, "username": "mallowy", "email": "fresh@example.org"})
+        assert a.status_code == b.status_code == 303 and a.headers["location"] == b.headers["location"]
+        assert sorted(c.split("=")[0] for c in a.headers.get_list("set-cookie")) == sorted(
+            c.split("=")[0] for c in b.headers.get_list("set-cookie")
+        )
+        pages = [c.get("/account").text for c in (taken, fresh)]
+        assert _without(pages[0], "mallory", "alice@example.org") == _without(pages[1], "mallowy", "fresh@example.org")
+        assert web.services.accounts.later.drain(30)
+        mails = _mails(settings)
+        (to_owner,) = [m for m in mails if m[0] == "alice@example.org"]
+        assert to_owner[1] == "Somebody used your address at paperboy" and "/confirm-email/" not in to_owner[2]
+        (to_fresh,) = [m for m in mails if m[0] == "fresh@example.org"]
+        assert "/confirm-email/" in to_fresh[2]
+        # the address stays alice's: sign-in by it and resets reach her account only
+        assert login(web.browser(), "alice@example.org", PASSWORD).status_code == 303
+        assert web.store.people.user_by_email("alice@example.org")["username"] == "alice"
+        assert web.store.people.user_by_name("mallory")["email"] is None
+
+
+def test_confirming_an_address(settings, fast_hashes):
+    from webkit import confirm_email, login
+
+    with running_app(settings) as web:
+        bob = web.browser()
+        register(bob, "bob")
+        assert login(web.browser(), "bob@example.org", PASSWORD).status_code == 400  # not confirmed yet
+        assert "not confirmed yet" in bob.get("/account").text
+        assert web.services.accounts.request_reset("bob@example.org") is None  # no reset to an unconfirmed address
+        confirm_email(bob, "bob@example.org")
+        assert "not confirmed yet" not in bob.get("/account").text
+        assert login(web.browser(), "bob@example.org", PASSWORD).status_code == 303
+        assert web.client.get("/confirm-email/made-up-token").status_code == 200
+        assert post(web.client, "/confirm-email/made-up-token").status_code == 400
+
+
+class HoldingCollector:
+    """An aiosmtpd handler that holds every message until released (a slow mail server)."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.messages: list[str] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        import asyncio
+
+        await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
+        self.messages.append(",".join(envelope.rcpt_tos))
+        return "250 Message accepted"
+
+
+def test_forgot_answers_before_any_mail_is_sent(settings, fast_hashes):
+    """Known and unknown addresses get the same answer after the same work: the lookup and the
+    mail happen off the request thread (the request used to wait for the mail server)."""
+    from aiosmtpd.controller import Controller
+
+    handler = HoldingCollector()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        with running_app(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=port)) as web:
+            web.services.accounts.register("alice", "alice@example.org", PASSWORD, email_confirmed=True)
+            answers: dict[str, Any] = {}
+
+            def ask(email: str) -> None:
+                answers[email] = post(web.browser(), "/forgot", {"email": email})
+
+            for email in ("alice@example.org", "nobody@example.org"):
+                asking = threading.Thread(target=ask, args=(email,))
+                asking.start()
+                asking.join(20)  # the mail server holds the message: only an answer that does not wait returns
+                assert not asking.is_alive(), f"/forgot waited for the mail to {email}"
+            known, unknown = answers["alice@example.org"], answers["nobody@example.org"]
+            assert known.status_code == unknown.status_code == 200
+            assert _without(known.text, "alice@example.org") == _without(unknown.text, "nobody@example.org")
+            handler.release.set()
+            assert web.services.accounts.later.drain(60)
+    finally:
+        handler.release.set()
+        controller.stop()
+    assert handler.messages == ["alice@example.org"]

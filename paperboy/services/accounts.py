@@ -21,6 +21,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from paperboy.config import Settings
+from paperboy.services.background import Background
 from paperboy.services.mail import Mailer, new_message
 from paperboy.store import Store
 from paperboy.store.people import Conflict
@@ -166,6 +167,8 @@ class Accounts:
         #: Sign-ins per account and per address; also used for reset and subscription requests.
         self.limiter = Limiter(store, settings.login_max_failures, settings.login_window, self._clock)
         self.mailer = Mailer(settings)
+        #: Account mail, sent off the request threads (see ``services.background``).
+        self.later = Background("account-mail")
 
     def _clock(self) -> datetime:
         return self.clock()
@@ -174,11 +177,17 @@ class Accounts:
         return stamp(self.clock())
 
     # -- registration and sign-in ---------------------------------------------------------
-    def register(self, username: str, email: str, password: str, address: str = "") -> dict[str, Any]:
+    def register(
+        self, username: str, email: str, password: str, address: str = "", email_confirmed: bool = False
+    ) -> dict[str, Any]:
         """Create an account (the very first one is an admin); raises ``AccountError``.
 
-        Sign-ups per client ``address`` and per email are limited (``register_max_attempts`` per
-        ``login_window``), counted before the password is hashed.
+        The address is the account's only once its emailed link is followed (``email_confirmed``:
+        an admin adding the account vouches for it).  Until then it claims nothing, so signing up
+        with an address that has an account looks exactly like any other sign-up: that owner
+        is mailed a note instead of a link, off the request thread, and nothing tells the two
+        apart.  Sign-ups per client ``address`` and per email are limited
+        (``register_max_attempts`` per ``login_window``), counted before the password is hashed.
         """
         username, email = (username or "").strip(), (email or "").strip()
         if not USERNAME.match(username):
@@ -197,12 +206,74 @@ class Accounts:
             raise TooManyAttempts(exc.retry_after, "sign-ups from here") from None
         password_hash = hash_password(password)
         try:  # whether this is the first account (the admin) is decided inside the insert
-            user_id = self.people.create_user(username, email, password_hash, self._now(), first_is_admin=True)
+            user_id = self.people.create_user(
+                username, email, password_hash, self._now(), first_is_admin=True, email_confirmed=email_confirmed
+            )
         except Conflict as exc:
             field = str(exc)
             raise AccountError(
                 f"That {'email address' if field == 'email' else 'user name'} is already registered.", field
             ) from exc
+        if not email_confirmed:
+            self.later.put(lambda: self.send_confirmation(user_id, email))
+        user = self.people.user(user_id)
+        assert user is not None
+        return user
+
+    # -- email confirmation ---------------------------------------------------------------
+    def send_confirmation(self, user_id: int, email: str) -> str | None:
+        """Mail a confirmation link for an address an account gave; returns its token.
+
+        When another account already has the address, its owner gets a note instead (and no
+        token is made): the sign-up's page never says which happened.
+        """
+        user = self.people.user(user_id)
+        if user is None:
+            return None
+        site = self.settings.base_url.rstrip("/")
+        owner = self.people.user_by_email(email)
+        if owner is not None and owner["id"] != user_id:
+            text = (
+                f"Hello {owner['username']},\n\nsomebody signed up at {site} with this address, which is already "
+                f"the address of your account {owner['username']}. Nothing was changed.\n\nIf it was you: sign in at "
+                f"{site}/login, or choose a new password at {site}/forgot.\n"
+            )
+            self.mailer.send(new_message(self.settings, owner["email"], "Somebody used your address at paperboy", text))
+            return None
+        token = secrets.token_urlsafe(32)
+        expires = self.clock() + timedelta(hours=self.settings.confirm_hours)
+        self.people.create_confirmation(token_hash(token), user_id, email, stamp(expires))
+        text = (
+            f"Hello {user['username']},\n\nplease confirm that this is your address at {site}: open this link "
+            f"within {self.settings.confirm_hours} hours:\n\n{site}/confirm-email/{token}\n\n"
+            "Until then the address is not used for sign-in, password resets or digests.\n"
+            "If you did not sign up, ignore this message.\n"
+        )
+        self.mailer.send(new_message(self.settings, email, "Confirm your address at paperboy", text))
+        return token
+
+    def resend_confirmation(self, user: dict[str, Any]) -> None:
+        """Mail the pending address's link again (limited like sign-ins), off the request thread."""
+        pending = user.get("email_pending")
+        if not pending:
+            return
+        self.limiter.take(f"confirm:{user['id']}", limit=3)
+        self.later.put(lambda: self.send_confirmation(user["id"], pending))
+
+    def confirmation_valid(self, token: str) -> bool:
+        """Whether a confirmation link can still be used."""
+        return (
+            bool(token) and len(token) <= 200 and self.people.confirmation(token_hash(token), self._now()) is not None
+        )
+
+    def confirm_email(self, token: str) -> dict[str, Any]:
+        """Follow a confirmation link: the address becomes the account's; the user."""
+        try:
+            user_id = self.people.confirm_email(token_hash(token or ""), self._now()) if token else None
+        except Conflict as exc:
+            raise AccountError("This address was confirmed for another account in the meantime.") from exc
+        if user_id is None:
+            raise AccountError("This confirmation link has expired or was already used.")
         user = self.people.user(user_id)
         assert user is not None
         return user
@@ -263,6 +334,10 @@ class Accounts:
             raise AccountError("That password is too long.", field)
 
     # -- password reset -------------------------------------------------------------------
+    def request_reset_later(self, email: str) -> None:
+        """``request_reset`` off the request thread: the answer takes the same time for every address."""
+        self.later.put(lambda: self.request_reset(email))
+
     def request_reset(self, email: str) -> str | None:
         """Email a reset link if the address has an account; returns the token (None if no account).
 

@@ -15,7 +15,14 @@ from paperboy.store import schema as t
 from paperboy.store.dialect import insert_ignore
 from paperboy.store.rows import as_dict
 
-_PUBLIC = (t.users.c.id, t.users.c.username, t.users.c.email, t.users.c.is_admin, t.users.c.created_at)
+_PUBLIC = (
+    t.users.c.id,
+    t.users.c.username,
+    t.users.c.email,
+    t.users.c.email_pending,
+    t.users.c.is_admin,
+    t.users.c.created_at,
+)
 
 
 class Conflict(ValueError):
@@ -52,8 +59,12 @@ class People:
         now: str,
         is_admin: bool = False,
         first_is_admin: bool = False,
+        email_confirmed: bool = True,
     ) -> int:
         """A new user's id; ``Conflict`` names the field already taken.
+
+        ``email_confirmed=False`` keeps the address as ``email_pending`` until its link is
+        followed: it then claims nothing, so it can never conflict (nor tell who has it).
 
         ``first_is_admin``: the account becomes an admin if it is the store's first.  That is
         decided in the insert's transaction by claiming the ``first_user`` counter row (a primary
@@ -62,7 +73,8 @@ class People:
         row = {
             "username": username,
             "username_key": username.lower(),
-            "email": email.lower(),
+            "email": email.lower() if email_confirmed else None,
+            "email_pending": None if email_confirmed else email.lower(),
             "password_hash": password_hash,
             "is_admin": is_admin,
             "created_at": now,
@@ -176,6 +188,42 @@ class People:
             with self.engine.begin() as conn:
                 conn.execute(update(t.api_tokens).where(c.token_hash == token_hash).values(last_used_at=now))
         return user
+
+    # -- email confirmation ----------------------------------------------------------------
+    def create_confirmation(self, token_hash: str, user_id: int, email: str, expires_at: str) -> None:
+        """Remember an emailed confirmation link's token."""
+        row = {"token_hash": token_hash, "user_id": user_id, "email": email.lower(), "expires_at": expires_at}
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.email_confirmations).values(row))
+
+    def confirmation(self, token_hash: str, now: str) -> dict[str, Any] | None:
+        """An unused, unexpired confirmation: ``{user_id, email}``."""
+        c = t.email_confirmations.c
+        query = select(c.user_id, c.email).where(c.token_hash == token_hash, c.used_at.is_(None), c.expires_at > now)
+        return self._one(query)
+
+    def confirm_email(self, token_hash: str, now: str) -> int | None:
+        """Make a confirmation's address its account's (once); the user id, or None if not valid.
+
+        ``Conflict`` when another account confirmed the same address first.
+        """
+        c, u = t.email_confirmations.c, t.users.c
+        try:
+            with self.engine.begin() as conn:
+                spent = conn.execute(
+                    update(t.email_confirmations)
+                    .where(c.token_hash == token_hash, c.used_at.is_(None), c.expires_at > now)
+                    .values(used_at=now)
+                )
+                if spent.rowcount != 1:
+                    return None
+                user_id, email = conn.execute(select(c.user_id, c.email).where(c.token_hash == token_hash)).one()
+                mine = update(t.users).where(u.id == user_id)
+                conn.execute(mine.values(email=email))
+                conn.execute(mine.where(u.email_pending == email).values(email_pending=None))
+                return user_id
+        except IntegrityError as exc:
+            raise Conflict("email") from exc
 
     # -- password resets -----------------------------------------------------------------
     def create_reset(self, token_hash: str, user_id: int, expires_at: str) -> None:

@@ -8,7 +8,6 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from paperboy.services.accounts import AccountError, Busy, Session, TooManyAttempts
-from paperboy.services.mail import MailError
 from paperboy.web.pages import voted_ids
 from paperboy.web.render import (
     SESSION_COOKIE,
@@ -151,7 +150,11 @@ def forgot_form(request: Request) -> HTMLResponse:
 
 @router.post("/forgot", dependencies=[Depends(check_csrf)])
 def forgot(request: Request, email: Text = "") -> Response:
-    """Send a reset link; the answer is the same whether or not the address has an account."""
+    """Send a reset link; the answer is the same, and as quick, whether or not the address has an account.
+
+    The lookup and the mail happen off the request thread; a mail server that is down is logged
+    there (answering 503 only for known addresses would tell which ones have an account).
+    """
     svc = services(request)
     try:  # counts requests, so links cannot be sprayed
         svc.accounts.limiter.take(f"reset:{_client(request)}")
@@ -159,11 +162,36 @@ def forgot(request: Request, email: Text = "") -> Response:
         raise HTTPException(
             429, "Too many reset requests from here; try again later.", headers={"Retry-After": str(exc.retry_after)}
         ) from exc
-    try:
-        svc.accounts.request_reset(email)
-    except MailError as exc:
-        raise HTTPException(503, "The mail server is not answering; try again in a few minutes.") from exc
+    svc.accounts.request_reset_later(email)
     return render(request, "forgot.html", sent=True)
+
+
+# -- confirming an address ------------------------------------------------------------------------
+@router.get("/confirm-email/{token}", response_class=HTMLResponse)
+def confirm_email_form(request: Request, token: str) -> HTMLResponse:
+    valid = services(request).accounts.confirmation_valid(token)
+    error = None if valid else "This confirmation link has expired or was already used."
+    return render(request, "confirm_email.html", token=token, valid=valid, error=error)
+
+
+@router.post("/confirm-email/{token}", dependencies=[Depends(check_csrf)])
+def confirm_email(request: Request, token: str) -> Response:
+    try:
+        user = services(request).accounts.confirm_email(token)
+    except AccountError as exc:
+        return render(request, "confirm_email.html", code=400, token=token, valid=False, error=str(exc))
+    return render(request, "confirm_email.html", token=token, confirmed=user["email"])
+
+
+@router.post("/account/email/resend", dependencies=[Depends(check_csrf)])
+def resend_confirmation(request: Request, user: dict = Depends(require_user)) -> Response:
+    try:
+        services(request).accounts.resend_confirmation(user)
+    except TooManyAttempts as exc:
+        return _account(request, user, status=429, error=str(exc))
+    if not user.get("email_pending"):
+        return _account(request, user, message="Your address is confirmed.")
+    return _account(request, user, message=f"We sent the link to {user['email_pending']} again.")
 
 
 @router.get("/reset/{token}", response_class=HTMLResponse)

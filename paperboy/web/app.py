@@ -92,6 +92,7 @@ def create_app(
         stop.set()
         thread.join(timeout=5)
         services.community.close()
+        services.accounts.later.drain(5)  # mail already asked for goes out
         services.store.close()
 
     app = FastAPI(
