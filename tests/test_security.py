@@ -968,3 +968,26 @@ def test_forgot_answers_before_any_mail_is_sent(settings, fast_hashes):
         handler.release.set()
         controller.stop()
     assert handler.messages == ["alice@example.org"]
+
+
+def test_votes_take_a_boolean_and_errors_have_the_documented_shapes(settings, fast_hashes):
+    with running_app(settings) as web:
+        register(web.client, "alice")
+        auth = {"Authorization": f"Bearer {api_token(web.client)}"}
+        for body in ({"up": 0}, {"up": 1}, {"up": "true"}, {"up": None}):
+            r = web.client.post("/api/papers/2607.00031/vote", json=body, headers=auth)
+            assert r.status_code == 422, body
+            assert set(r.json()) == {"error", "details"} and r.json()["details"][0].startswith("up:"), r.json()
+        assert web.store.activity.vote_count("2607.00031") == 0
+        assert web.client.post("/api/papers/2607.00031/vote", json={"up": True}, headers=auth).status_code == 200
+        doc = web.client.get("/openapi.json").json()
+        shapes = doc["components"]["schemas"]
+        assert set(shapes["InvalidBody"]["required"]) == {"error", "details"} and "HTTPValidationError" not in shapes
+        submit = doc["paths"]["/api/papers/submit"]["post"]["responses"]
+        assert sorted(submit) == ["201", "202", "400", "401", "403", "404", "409", "422", "429"]
+        for path, operations in doc["paths"].items():
+            for method, op in operations.items():
+                for status, answer in op["responses"].items():
+                    if status.startswith("4") and path.startswith("/api/"):
+                        ref = answer["content"]["application/json"]["schema"]["$ref"]
+                        assert ref.endswith(("/ErrorBody", "/InvalidBody")), (method, path, status)

@@ -17,6 +17,7 @@ from pydantic import BaseModel, Field, TypeAdapter
 from paperboy.services.community import NotAllowed, NotFound, Refused
 from paperboy.services.feed import BadPeriod, Period, parse_period
 from paperboy.sources.normalize import http_url
+from paperboy.web.errors import errors
 from paperboy.web.render import (
     CSRF_COOKIE,
     CSRF_HEADER,
@@ -96,7 +97,7 @@ class Comment(BaseModel):
 
 
 class VoteRequest(BaseModel):
-    up: bool = Field(True, description="false withdraws your vote.")
+    up: bool = Field(True, strict=True, description="false withdraws your vote (a boolean: 0 and 1 are refused).")
 
 
 class VoteResult(BaseModel):
@@ -196,7 +197,7 @@ def reader(request: Request) -> dict[str, Any]:
 
 
 # -- reading ------------------------------------------------------------------------------------
-@router.get("/daily_papers", response_model=list[PaperItem])
+@router.get("/daily_papers", response_model=list[PaperItem], responses=errors(400))
 def daily_papers(
     request: Request,
     date: Annotated[str | None, Query(description="A day, YYYY-MM-DD.", max_length=40)] = None,
@@ -224,7 +225,7 @@ def daily_papers(
     )
 
 
-@router.get("/papers/search", response_model=list[SearchItem])
+@router.get("/papers/search", response_model=list[SearchItem], responses=errors())
 def search_papers(
     request: Request,
     q: Annotated[str, Query(max_length=10_000, description="Query in the search syntax.")] = "",
@@ -257,7 +258,7 @@ def _search_items(request: Request, q: str, limit: int, offset: int, mode: str) 
     return out
 
 
-@router.get("/papers/{paper_id:path}/similar", response_model=list[SearchItem])
+@router.get("/papers/{paper_id:path}/similar", response_model=list[SearchItem], responses=errors(404))
 def similar(
     request: Request, paper_id: str, limit: Limit = 10, since: Annotated[str | None, Query(max_length=40)] = None
 ) -> list[dict[str, Any]]:
@@ -271,7 +272,7 @@ def similar(
     ]
 
 
-@router.get("/papers/{paper_id:path}/comments", response_model=list[Comment])
+@router.get("/papers/{paper_id:path}/comments", response_model=list[Comment], responses=errors(404))
 def comments(request: Request, paper_id: str) -> list[Comment]:
     """A paper's comments, oldest first."""
     paper = _paper(request, paper_id)
@@ -301,7 +302,10 @@ def _paper(request: Request, paper_id: str) -> dict[str, Any]:
     "/papers/submit",
     response_model=PaperItem,
     status_code=201,
-    responses={202: {"model": Submission, "description": "Not here yet: being fetched from arXiv."}},
+    responses={
+        202: {"model": Submission, "description": "Not here yet: being fetched from arXiv."},
+        **errors(400, 401, 403, 404, 409, 429),
+    },
 )
 def submit(request: Request, body: SubmitRequest) -> Any:
     """Submit a paper by arXiv id or URL.
@@ -320,7 +324,7 @@ def submit(request: Request, body: SubmitRequest) -> Any:
     return JSONResponse(_submission(sub).model_dump(mode="json"), status_code=202)
 
 
-@router.get("/submissions/{submission_id}", response_model=Submission)
+@router.get("/submissions/{submission_id}", response_model=Submission, responses=errors(401, 404))
 def submission(request: Request, submission_id: RowId) -> Submission:
     """One of your submissions: whether its paper is fetched yet, or why it was refused."""
     user = reader(request)
@@ -343,7 +347,7 @@ def _submission(sub: dict[str, Any]) -> Submission:
     )
 
 
-@router.post("/papers/{paper_id:path}/vote", response_model=VoteResult)
+@router.post("/papers/{paper_id:path}/vote", response_model=VoteResult, responses=errors(400, 401, 403, 404))
 def vote(request: Request, paper_id: str, body: Annotated[VoteRequest | None, Body()] = None) -> VoteResult:
     """Upvote a paper (``{"up": false}`` withdraws the vote); voting twice counts once."""
     user = api_user(request)
@@ -355,7 +359,12 @@ def vote(request: Request, paper_id: str, body: Annotated[VoteRequest | None, Bo
     return VoteResult(id=paper_id, upvotes=result["upvotes"], voted=up)
 
 
-@router.post("/papers/{paper_id:path}/comments", response_model=Comment, status_code=201)
+@router.post(
+    "/papers/{paper_id:path}/comments",
+    response_model=Comment,
+    status_code=201,
+    responses=errors(400, 401, 403, 404, 429),
+)
 def add_comment(request: Request, paper_id: str, body: CommentRequest) -> Comment:
     """Comment on a paper (Markdown)."""
     user = api_user(request)
@@ -365,7 +374,7 @@ def add_comment(request: Request, paper_id: str, body: CommentRequest) -> Commen
         raise community_error(exc) from exc
 
 
-@router.post("/comments/{comment_id}", response_model=Comment)
+@router.post("/comments/{comment_id}", response_model=Comment, responses=errors(400, 401, 403, 404))
 def edit_comment(request: Request, comment_id: RowId, body: CommentRequest) -> Comment:
     """Change a comment (its author or an admin)."""
     user = api_user(request)
@@ -375,7 +384,7 @@ def edit_comment(request: Request, comment_id: RowId, body: CommentRequest) -> C
         raise community_error(exc) from exc
 
 
-@router.post("/comments/{comment_id}/delete", status_code=204)
+@router.post("/comments/{comment_id}/delete", status_code=204, responses=errors(401, 403, 404))
 def delete_comment(request: Request, comment_id: RowId) -> None:
     """Delete a comment (its author or an admin)."""
     user = api_user(request)
@@ -385,7 +394,7 @@ def delete_comment(request: Request, comment_id: RowId) -> None:
         raise community_error(exc) from exc
 
 
-@router.get("/papers/{paper_id:path}", response_model=PaperItem)
+@router.get("/papers/{paper_id:path}", response_model=PaperItem, responses=errors(404))
 def get_paper(request: Request, paper_id: str) -> Any:
     """One paper."""
     user = current_user(request)

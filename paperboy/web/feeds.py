@@ -19,11 +19,20 @@ from lxml import etree
 from paperboy.services.feed import WINDOWS
 from paperboy.sources.normalize import http_url
 from paperboy.web import text
+from paperboy.web.errors import page_errors
 from paperboy.web.render import paper_url, services
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
 ATOM = "application/atom+xml; charset=utf-8"
 FEED_SIZE = 50
+
+
+class AtomResponse(Response):
+    """An Atom document (so the OpenAPI document names its media type)."""
+
+    media_type = ATOM
+
+
 #: Characters XML 1.0 cannot carry (control characters, lone surrogates, U+FFFE/U+FFFF); arXiv
 #: metadata and search queries hold them now and then, and lxml refuses the whole feed for one.
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -101,7 +110,7 @@ def _entry_time(paper: dict[str, Any]) -> datetime:
     )
 
 
-@router.get("/daily.atom")
+@router.get("/daily.atom", response_class=AtomResponse)
 def daily(request: Request) -> Response:
     """The latest announcement day's papers, most upvoted first."""
     page = services(request).feed.page(None, "votes", 1, FEED_SIZE)
@@ -109,7 +118,7 @@ def daily(request: Request) -> Response:
     return _atom(request, "daily", "paperboy: daily papers", label, "/", page.papers)
 
 
-@router.get("/trending.atom")
+@router.get("/trending.atom", response_class=AtomResponse, responses=page_errors())
 def trending(request: Request, window: str = "week") -> Response:
     """Trending papers of a window (day, week, month, all)."""
     window = window if window in WINDOWS else "week"
@@ -124,7 +133,7 @@ def trending(request: Request, window: str = "week") -> Response:
     )
 
 
-@router.get("/search.atom")
+@router.get("/search.atom", response_class=AtomResponse, responses=page_errors())
 def search(request: Request, q: Annotated[str, Query(max_length=10_000)] = "") -> Response:
     """A saved search as a feed: the newest papers matching ``q`` come first."""
     svc = services(request)
