@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
-HOME_DIR ?= $(CURDIR)/var/home
+# One home for `make run` and the `paperboy` command: $PAPERBOY_HOME, else ~/.paperboy (the CLI's default).
+HOME_DIR ?= $(or $(PAPERBOY_HOME),$(HOME)/.paperboy)
 CORPUS ?= $(CURDIR)/../shared/data/arxiv-2025-2026.jsonl.gz
 
 .PHONY: install run test bench lint clean
@@ -41,5 +42,5 @@ lint: install
 bench: install
 	$(BIN)/python -m bench
 
-clean:
+clean:  ## the checkout's build files (the home in $(HOME_DIR) is kept)
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -30,6 +30,8 @@ class Settings:
     # Network sources: base URLs are settings so tests (and mirrors) can point elsewhere.
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
     arxiv_oai_url: str = "https://oaipmh.arxiv.org/oai"
+    #: OAI-PMH metadata format: ``arXivRaw`` (every version with its date) or ``arXiv``.
+    arxiv_oai_format: str = "arXivRaw"
     arxiv_rss_url: str = "https://rss.arxiv.org/atom"
     hf_api_url: str = "https://huggingface.co/api/daily_papers"
     #: arXiv asks for at most one request every 3 seconds; shared by every arXiv client in the process.
@@ -51,10 +53,16 @@ class Settings:
     embedding_quantized: bool = True
     #: Tokens per text; longer texts are truncated (the model was trained on 256).
     embedding_max_tokens: int = 256
+    #: Where exported (ONNX) models are kept, shared by every home; empty: ``$XDG_CACHE_HOME/paperboy/models``
+    #: (``~/.cache/paperboy/models``).  Derived data: deleting it costs one export (about half a minute).
+    models_dir: str = ""
 
     # The web app (issue 4).
-    #: Where people reach this installation: used in emailed links and feeds.
-    base_url: str = "http://127.0.0.1:8000"
+    #: Where people reach this installation, for emailed links and feeds.  Empty: pages and feeds
+    #: use the address each request came to, and mail the address ``paperboy serve`` listens on.
+    base_url: str = ""
+    #: Set by ``paperboy serve`` for its own processes: the address it listens on (not a setting to write).
+    served_url: str = ""
     #: Papers per page on feed, search and profile pages.
     page_size: int = 50
     #: Days a sign-in lasts.
@@ -132,6 +140,20 @@ class Settings:
     def db_url(self) -> str:
         """The effective store URL."""
         return self.database_url or f"sqlite:///{self.home / 'paperboy.db'}"
+
+    @property
+    def models_path(self) -> Path:
+        """The folder of exported models (``models_dir``, else the user's cache)."""
+        if self.models_dir:
+            return Path(self.models_dir).expanduser()
+        cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+        return Path(cache) / "paperboy" / "models"
+
+    @property
+    def site_url(self) -> str:
+        """The address for links made away from a request (mail): ``base_url``, else where
+        ``paperboy serve`` listens, else its default address."""
+        return (self.base_url or self.served_url or "http://127.0.0.1:8000").rstrip("/")
 
     def with_overrides(self, **values: Any) -> Settings:
         """A copy with some fields replaced (``None`` values are ignored)."""

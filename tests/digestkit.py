@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from paperboy.config import Settings
-from paperboy.services.digest import vector_model
+from paperboy.indices.embedding import vector_model_name
 from paperboy.sources.base import finish
 from paperboy.sources.record import PaperRecord
 from paperboy.store import Store
@@ -179,7 +179,7 @@ def load(store: Store, days: list[str] | None = None, vectors: bool = True) -> N
             vec = axes[topic_of(paper["id"])] + rng.normal(0, 0.05, 16).astype(np.float32)
             vec /= np.linalg.norm(vec)
             rows.append((paper["id"], paper["seq"], vec.astype("<f4").tobytes()))
-        store.put_vectors(vector_model(store.settings), rows)  # type: ignore[arg-type]
+        store.put_vectors(vector_model_name(store.settings), rows)  # type: ignore[arg-type]
 
 
 def day(text: str) -> date:

@@ -260,6 +260,17 @@ def test_papers_older_than_the_limit_cannot_be_submitted(filled, people, setting
     assert filled.activity.vote_count("2606.00001") == 0
 
 
+def test_a_stale_store_counts_a_papers_age_from_its_newest_day(filled, people, settings):
+    """A store imported from a snapshot months ago: "the last 10 days" are the feed's last 10 days."""
+    months_later = Clock()
+    months_later.now = NOW + timedelta(days=150)
+    community = Community(filled, settings.with_overrides(submit_max_age_days=10), clock=months_later)
+    assert community.feed_day(months_later.now.date()).isoformat() == filled.activity.latest_day()
+    assert community.submit(people[1], "2606.00010")["paper"]["id"] == "2606.00010"  # 10 days before the newest day
+    with pytest.raises(Refused, match="last 10 days"):
+        community.submit(people[1], "2606.00001")  # 14 days before it
+
+
 def test_a_hidden_paper_cannot_be_submitted_by_others(filled, people, community):
     admin, alice = people[0], people[1]
     community.hide_paper(admin, LATEST)

@@ -101,6 +101,16 @@ def test_digest_preview_writes_eml_and_html(home, tmp_path):
     assert r.exit_code == 0 and "nothing new" in r.output
 
 
+def test_digest_preview_of_a_stale_store_shows_its_newest_day(home, tmp_path):
+    """Today (the real clock) is long after the fixture's last day: the preview says so and shows that day."""
+    cli(home, "subscribers", "add", "a@example.org", "--confirmed")
+    with Store.open(load_settings(home.path)) as st:
+        latest = st.activity.latest_day()
+    r = cli(home, "digest", "preview", "a@example.org", "-o", str(tmp_path / "p"))
+    assert r.exit_code == 0, r.output
+    assert f"previewing {latest}, the newest day in the store" in r.output and "wrote" in r.output
+
+
 # -- the schedule -----------------------------------------------------------------------------------------
 def test_next_run_follows_the_local_time_of_day(tmp_path):
     s = load_settings(tmp_path, digest_time="07:30", digest_timezone="Europe/Berlin")

@@ -34,14 +34,19 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("embedding-home")
 
 
+def _settings(home: Path, **kw: object) -> Settings:
+    """Settings whose exports go to ``home/models`` (not the machine's shared cache), to look at them."""
+    return load_settings(home, models_dir=str(home / "models"), **kw)
+
+
 @pytest.fixture(scope="session")
 def fp32(home: Path) -> Embedder:
-    return Embedder.open(load_settings(home, embedding_quantized=False))
+    return Embedder.open(_settings(home, embedding_quantized=False))
 
 
 @pytest.fixture(scope="session")
 def int8(home: Path) -> Embedder:
-    return Embedder.open(load_settings(home, embedding_quantized=True))
+    return Embedder.open(_settings(home, embedding_quantized=True))
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +76,16 @@ def test_settings_defaults_and_environment(tmp_path: Path, monkeypatch: pytest.M
     assert settings.embedding_quantized is False and settings.embedding_max_tokens == 128
 
 
+def test_exports_are_shared_by_every_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    one, two = load_settings(tmp_path / "one"), load_settings(tmp_path / "two")
+    assert (
+        Embedder.export_dir(one) == Embedder.export_dir(two) == tmp_path / "cache/paperboy/models/all-MiniLM-L6-v2/int8"
+    )
+    mine = load_settings(tmp_path / "one", models_dir=str(tmp_path / "mine"))
+    assert Embedder.export_dir(mine) == tmp_path / "mine/all-MiniLM-L6-v2/int8"
+
+
 def test_names_dims_and_cache_layout(home: Path, fp32: Embedder, int8: Embedder) -> None:
     assert fp32.model_name == "all-MiniLM-L6-v2/fp32" and int8.model_name == "all-MiniLM-L6-v2/int8"
     assert fp32.dim == int8.dim == 384
@@ -85,7 +100,7 @@ def test_names_dims_and_cache_layout(home: Path, fp32: Embedder, int8: Embedder)
 def test_export_is_reused(home: Path, fp32: Embedder) -> None:
     model = home / "models" / "all-MiniLM-L6-v2" / "fp32" / "model.onnx"
     before = model.stat().st_mtime_ns
-    again = Embedder.open(load_settings(home, embedding_quantized=False))
+    again = Embedder.open(_settings(home, embedding_quantized=False))
     assert model.stat().st_mtime_ns == before
     np.testing.assert_allclose(again.embed_query(TEXTS[0]), fp32.embed_query(TEXTS[0]), atol=1e-6)
 

@@ -253,6 +253,16 @@ def test_in_the_background_a_stale_window_answers_while_the_new_one_is_built(fil
     assert not rec._rebuilding
 
 
+def test_warming_builds_the_default_window_before_the_first_visitor(filled, settings):
+    rec = Recommender(filled, settings, clock=lambda: NOW, check_every=60, background=True)
+    assert not rec._pools
+    rec.warm()
+    assert list(rec._pools) == [rec.window()]
+    warmed = rec._pools[rec.window()]
+    rec.recommend([old(2)], limit=5)
+    assert rec._pools[rec.window()] is warmed  # the first visitor is answered from it, nothing rebuilt
+
+
 # -- the offline evaluation ------------------------------------------------------------------------
 def _interactions(tmp_path, store) -> tuple:
     """Users = topics: each likes every paper of one topic (and one user has an unknown paper)."""

@@ -85,7 +85,14 @@ def preview_command(
             console.print(f"[red]error:[/red] {email} is not a subscriber (add it with `paperboy subscribers add`)")
             raise typer.Exit(1)
         today = _day(day) or today_in(settings)
-        digest = DigestBuilder(store, settings, open_keyword(settings, store)).build(subscriber, today)
+        builder = DigestBuilder(store, settings, open_keyword(settings, store))
+        digest = builder.build(subscriber, today)
+        latest = store.activity.latest_day()
+        if digest.empty and day is None and latest and latest < today.isoformat():
+            # the store's newest papers are older than today (a snapshot, stopped imports): show that day
+            console.print(f"no papers announced on {today}; previewing {latest}, the newest day in the store")
+            today = date.fromisoformat(latest)
+            digest = builder.build(subscriber, today)
         if digest.empty:
             console.print(f"nothing new for {email} on {today}: no digest would be sent")
             raise typer.Exit(0)

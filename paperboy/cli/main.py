@@ -11,8 +11,10 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
+from typer.core import TyperOption
 
 from paperboy.cli.digest import digest_app, subscribers_app
 from paperboy.cli.export import export_command
@@ -28,6 +30,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode="markdown",  # docstrings' ``code`` shows as code, not as literal backticks
 )
 app.add_typer(ingest_app, name="ingest")
 app.command("stats")(stats_command)
@@ -44,6 +47,15 @@ app.add_typer(digest_app, name="digest")
 app.add_typer(subscribers_app, name="subscribers")
 
 err = Console(stderr=True)
+
+
+def _flag_type(self: TyperOption, ctx: click.Context) -> str | None:
+    """Flags take no value, so their help shows no type (Typer 0.29 prints ``<bool>`` beside each)."""
+    return None if self.is_flag else _option_type(self, ctx)
+
+
+_option_type = TyperOption.display_type_rich
+TyperOption.display_type_rich = _flag_type  # type: ignore[method-assign]
 
 
 @app.callback()

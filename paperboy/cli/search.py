@@ -59,6 +59,23 @@ def index_command(
     console.print(f"indexed {len(keyword):,} papers, {len(vectors):,} vectors")
 
 
+def _has_vectors(store: Any) -> bool:
+    """Whether the store holds any vector of the configured model (known without loading it)."""
+    from paperboy.indices.embedding import vector_model_name
+
+    return store.vector_counts(vector_model_name(store.settings))[0] > 0
+
+
+def _note_coverage(service: SearchService, store: Any) -> None:
+    """Say so when meaning-based results can come only from part of the store (not all embedded yet)."""
+    embedded, total = (len(service.vectors) if service.vectors is not None else 0), store.count_papers()
+    if 0 < embedded < total:
+        _err(
+            f"note: meaning-based results come from the {embedded:,} of {total:,} papers embedded so far; "
+            "`paperboy index` embeds the rest (or `paperboy serve` does it in the background)"
+        )
+
+
 def _row(r: Result) -> dict[str, Any]:
     return {
         "id": r.id,
@@ -99,7 +116,9 @@ def search_command(
     if mode not in MODES:
         raise typer.BadParameter(f"mode must be one of {', '.join(MODES)}")
     with open_store(ctx) as store:
-        service = SearchService.open(store.settings, store)  # type: ignore[arg-type]
+        # No vectors yet: do not load (or export) the model only to answer by keywords.
+        semantic = mode != "keyword" and _has_vectors(store)
+        service = SearchService.open(store.settings, store, semantic=semantic)  # type: ignore[arg-type]
         if batch is not None:
             out = sys.stdout.buffer
             for qid, text in load_queries(batch):
@@ -108,6 +127,8 @@ def search_command(
                 out.write(orjson.dumps({"query_id": qid, "results": results}) + b"\n")
             return
         page = service.search(query or "", mode=mode, limit=limit)
+        if page.mode != "keyword":
+            _note_coverage(service, store)
     for warning in page.warnings:
         _err(f"note: {warning}")
     if as_json:
@@ -131,6 +152,8 @@ def similar_command(
         service = SearchService.open(store.settings, store)  # type: ignore[arg-type]
         if not service.semantic_ready:
             _err("note: no vectors yet: run `paperboy index` first")
+        else:
+            _note_coverage(service, store)
         results = service.similar(paper_id, limit=limit, since=since)
     if as_json:
         typer.echo(orjson.dumps({"id": paper_id, "results": [_row(r) for r in results]}))

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import multiprocessing
 import os
 import signal
-from typing import Annotated
+import socket
+from pathlib import Path
+from typing import Annotated, TextIO
 
 import typer
 
@@ -29,11 +33,14 @@ def serve_command(
     from paperboy.store import Store
 
     settings = settings_from(ctx)
+    lock = claim_home(settings.home)  # held until we exit: one server (and so one indexer) per home
+    check_port(host, port)
     with Store.open(settings):  # create and migrate the store before any worker opens it
         pass
     KeywordIndex.for_settings(settings)  # create the index once, before readers open it
     os.environ["PAPERBOY_HOME"] = str(settings.home)
     os.environ["PAPERBOY_SERVE_SEMANTIC"] = "1" if semantic else "0"
+    os.environ["PAPERBOY_SERVED_URL"] = served_url(host, port)  # links in mail, when base_url is not set
     indexer = None
     if index:
         from paperboy.web.indexer import main as indexer_main
@@ -51,7 +58,10 @@ def serve_command(
             target=schedule_main, args=(str(settings.home),), name="paperboy-digests", daemon=False
         )
         scheduler.start()
-    console.print(f"paperboy on [bold]http://{host}:{port}[/bold] (home {settings.home}); indexing status at /status")
+    console.print(
+        f"paperboy on [bold]{served_url(host, port)}[/bold] (home {settings.home}); indexing status at /status",
+        highlight=False,
+    )
     try:
         uvicorn.run(
             "paperboy.web.app:app_from_env",
@@ -70,6 +80,55 @@ def serve_command(
         if scheduler is not None and scheduler.is_alive():
             os.kill(scheduler.pid, signal.SIGTERM)
             scheduler.join(timeout=10)
+        lock.close()
+
+
+def claim_home(home: Path) -> TextIO:
+    """Lock ``home`` for this server (an exclusive ``flock`` on ``home/serve.lock``), or exit
+    with a clear message naming the server that holds it: two servers on one home would run two
+    indexers writing the same index files."""
+    home.mkdir(parents=True, exist_ok=True)
+    handle = (home / "serve.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        console.print(
+            f"[red]error:[/red] {home} is already served by {holder}; stop that server first, "
+            "or give this one another --home",
+            highlight=False,
+        )
+        raise typer.Exit(1) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"paperboy serve (pid {os.getpid()})\n")
+    handle.flush()
+    return handle
+
+
+def check_port(host: str, port: int) -> None:
+    """Exit with a clear message, before anything starts, if ``host:port`` cannot be listened on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            why = "is already in use" if exc.errno == errno.EADDRINUSE else f"cannot be used ({exc.strerror})"
+            console.print(
+                f"[red]error:[/red] port {port} on {host} {why}: stop what listens there, or choose another "
+                "port with --port (make run PORT=…)",
+                highlight=False,
+            )
+            raise typer.Exit(1) from None
+
+
+def served_url(host: str, port: int) -> str:
+    """The address people can open for a listening ``host``: a wildcard address means this machine's name."""
+    name = socket.gethostname() if host in ("0.0.0.0", "::", "") else host
+    return f"http://[{name}]:{port}" if ":" in name else f"http://{name}:{port}"
 
 
 @users_app.command("add")

@@ -12,12 +12,18 @@ from rich.table import Table
 from paperboy.cli.common import console, open_store
 
 
-def _table(title: str, headers: tuple[str, ...], rows: list[tuple]) -> Table:
+def _table(title: str, headers: tuple[str, ...], rows: list[tuple], fold: str | None = None) -> Table:
+    """A table whose numbers and short fields are never cut; the ``fold`` column wraps to fit the screen."""
     table = Table(title=title, title_justify="left")
+    cells = [[f"{v:,}" if isinstance(v, int) else str(v if v is not None else "") for v in row] for row in rows]
     for i, name in enumerate(headers):
-        table.add_column(name, justify="right" if i else "left")
-    for row in rows:
-        table.add_row(*(f"{v:,}" if isinstance(v, int) else str(v if v is not None else "") for v in row))
+        if name == fold:
+            table.add_column(name, overflow="fold", ratio=1, min_width=8)
+        else:
+            width = max([len(name), *(len(row[i]) for row in cells)])
+            table.add_column(name, justify="right" if i else "left", no_wrap=True, min_width=width)
+    for row in cells:
+        table.add_row(*row)
     return table
 
 
@@ -35,7 +41,9 @@ def stats_command(
                 typer.echo(orjson.dumps(rows).decode())
             else:
                 console.print(
-                    _table(f"rejections of run {run}", ("where", "why"), [(r["place"], r["reason"]) for r in rows])
+                    _table(
+                        f"rejections of run {run}", ("where", "why"), [(r["place"], r["reason"]) for r in rows], "why"
+                    )
                 )
             return
         data = store.stats(days=days)
@@ -55,24 +63,46 @@ def stats_command(
             ]
         )
     )
-    runs = [
+    _print_runs(data["runs"])
+
+
+#: Below this width the runs are listed one to a paragraph: nine columns do not fit 80.
+WIDE = 110
+
+
+def _print_runs(runs: list[dict]) -> None:
+    """The last ingest runs: a table on a wide terminal, a short paragraph each on a narrow one."""
+    if console.width < WIDE:
+        console.print("[bold]last ingest runs[/bold]")
+        for r in runs:
+            started = (r["started_at"] or "")[:16].replace("T", " ")
+            console.print(
+                f"  run {r['id']} · {r['source']} · {started} · [bold]{r['status']}[/bold]: {r['new']:,} new, "
+                f"{r['updated']:,} updated, {r['unchanged']:,} unchanged, {r['rejected']:,} rejected\n"
+                f"    {r['target']}",
+                highlight=False,
+                soft_wrap=False,
+            )
+        return
+    rows = [
         (
             r["id"],
             r["source"],
-            r["target"][-40:],
-            r["started_at"],
+            r["target"],
+            (r["started_at"] or "")[:16].replace("T", " "),
             r["status"],
             r["new"],
             r["updated"],
             r["unchanged"],
             r["rejected"],
         )
-        for r in data["runs"]
+        for r in runs
     ]
     console.print(
         _table(
             "last ingest runs",
             ("run", "source", "target", "started", "status", "new", "updated", "unchanged", "rejected"),
-            runs,
+            rows,
+            fold="target",
         )
     )

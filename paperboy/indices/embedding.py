@@ -76,6 +76,12 @@ def model_label(name_or_path: str | Path) -> str:
     return Path(name_or_path).expanduser().resolve().name
 
 
+def vector_model_name(settings: Settings) -> str:
+    """The name stored vectors carry (``Embedder.model_name``, e.g. ``all-MiniLM-L6-v2/int8``),
+    known without loading the model."""
+    return f"{model_label(settings.embedding_model)}/{'int8' if settings.embedding_quantized else 'fp32'}"
+
+
 def _fingerprint(model_dir: Path) -> str:
     """Identify the source model cheaply, so a changed model folder invalidates the cached export."""
     digest = hashlib.sha256(str(model_dir).encode())
@@ -107,6 +113,9 @@ def _export_fp32(model_dir: Path, target: Path) -> None:
             out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
             return out.last_hidden_state
 
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()  # its "Loading weights" bar is noise in CLI and server output
     # Eager attention traces into plain MatMul/Softmax ops that onnxruntime fuses and quantizes well.
     model = AutoModel.from_pretrained(str(model_dir), attn_implementation="eager", local_files_only=True)
     # eval() on the wrapper too: the exporter restores the wrapper's mode afterwards, recursively.
@@ -136,6 +145,7 @@ def _fuse(model_dir: Path, src: Path, dst: Path) -> None:
     """Fuse attention, LayerNorm and GELU into onnxruntime's BERT kernels (exact; faster, and quantizable)."""
     from onnxruntime.transformers import optimizer
 
+    logging.getLogger("onnxruntime").setLevel(logging.WARNING)  # fusion passes log INFO lines to server output
     config = json.loads((model_dir / "config.json").read_text())
     model = optimizer.optimize_model(
         str(src), model_type="bert", num_heads=config["num_attention_heads"], hidden_size=config["hidden_size"]
@@ -263,9 +273,10 @@ class Embedder:
 
     @staticmethod
     def export_dir(settings: Settings) -> Path:
-        """Where the settings' model is exported to."""
-        precision = "int8" if settings.embedding_quantized else "fp32"
-        return Path(settings.home) / "models" / model_label(settings.embedding_model) / precision
+        """Where the settings' model is exported to: a cache shared by every home on the machine
+        (``models_dir``), so a new home, an evaluation's throw-away home or the CLI beside a server
+        never spends the export's half a minute again."""
+        return settings.models_path / vector_model_name(settings)
 
     @classmethod
     def open(cls, settings: Settings, export: bool = True) -> Embedder | None:
@@ -275,12 +286,11 @@ class Embedder:
         (the indexer) has made the export.
         """
         out_dir = cls.export_dir(settings)
-        label, precision = out_dir.parent.name, out_dir.name
         if export:
             export_onnx(resolve_model(settings.embedding_model), out_dir, settings.embedding_quantized)
         elif not (out_dir / _META).exists():
             return None
-        return cls(out_dir, f"{label}/{precision}", settings.embedding_max_tokens)
+        return cls(out_dir, vector_model_name(settings), settings.embedding_max_tokens)
 
     @property
     def model_name(self) -> str:

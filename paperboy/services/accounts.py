@@ -230,7 +230,7 @@ class Accounts:
         user = self.people.user(user_id)
         if user is None:
             return None
-        site = self.settings.base_url.rstrip("/")
+        site = self.settings.site_url
         owner = self.people.user_by_email(email)
         if owner is not None and owner["id"] != user_id:
             text = (
@@ -349,7 +349,7 @@ class Accounts:
         token = secrets.token_urlsafe(32)
         expires = self.clock() + timedelta(hours=self.settings.reset_hours)
         self.people.create_reset(token_hash(token), user["id"], stamp(expires))
-        link = f"{self.settings.base_url.rstrip('/')}/reset/{token}"
+        link = f"{self.settings.site_url}/reset/{token}"
         text = (
             f"Hello {user['username']},\n\nsomebody (hopefully you) asked to reset your paperboy password.\n"
             f"Open this link within {self.settings.reset_hours} hours to choose a new one:\n\n{link}\n\n"

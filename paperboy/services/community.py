@@ -170,7 +170,7 @@ class Community:
         day = paper_day(paper)
         max_age = self.settings.submit_max_age_days
         today = now.astimezone(UTC).date()
-        if day and date.fromisoformat(day) < today - timedelta(days=max_age):
+        if day and date.fromisoformat(day) < self.feed_day(today) - timedelta(days=max_age):
             raise Refused(f"Only papers from the last {max_age} days can be submitted (this one is from {day}).")
         return listed
 
@@ -180,6 +180,16 @@ class Community:
             raise Refused("This paper was just submitted by somebody else.", 409)
         self.activity.vote(paper_id, user["id"], True, stamp(now))  # submitting is an endorsement
         return self.visible_paper(paper_id, user)
+
+    def feed_day(self, today: date) -> date:
+        """The day a paper's age is counted from: today, or the store's newest announcement day when
+        that is older (a store imported from a snapshot, or one whose imports stopped), so "papers of
+        the last 30 days" means the last 30 days of the feed people see."""
+        latest = self.activity.latest_day()
+        try:
+            return min(today, date.fromisoformat(latest)) if latest else today
+        except ValueError:
+            return today
 
     def _start_fetch(self, user: dict[str, Any], paper_id: str, now: datetime) -> dict[str, Any]:
         sub_id = self._start(user, paper_id, now, "fetching")

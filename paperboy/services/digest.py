@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from paperboy.config import Settings
-from paperboy.indices.embedding import model_label
+from paperboy.indices.embedding import vector_model_name
 from paperboy.indices.query import parse_query
 from paperboy.store import Store
 from paperboy.store.activity import hot_score, paper_day
@@ -53,11 +53,6 @@ MAX_LOOKBACK = 31
 SEARCH_DEPTH = 300
 #: Upvoted papers the "similar" centroid is made of (the latest ones).
 MAX_LIKED = 100
-
-
-def vector_model(settings: Settings) -> str:
-    """The name stored vectors carry (``Embedder.model_name``), without loading the model."""
-    return f"{model_label(settings.embedding_model)}/{'int8' if settings.embedding_quantized else 'fp32'}"
 
 
 def weekday_number(name: str) -> int:
@@ -157,7 +152,7 @@ class DigestBuilder:
         self.subs = store.subscriptions
         self.settings = settings
         self.keyword = keyword
-        self.model = vector_model(settings)
+        self.model = vector_model_name(settings)
         self.weekday = weekday_number(settings.digest_weekday)
         self._windows: dict[tuple[str, str, str, int], _Window] = {}
         self._ends: dict[str, tuple[str | None, int]] = {}

@@ -110,7 +110,7 @@ class Renderer:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.site = settings.base_url.rstrip("/")
+        self.site = settings.site_url
         name, address = parseaddr(settings.mail_from)
         self.sender = address or "paperboy@localhost"
         self.from_header = formataddr((name, self.sender), charset="utf-8") if name else self.sender

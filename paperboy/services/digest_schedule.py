@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -94,5 +95,6 @@ def main(home: str) -> None:
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s digests %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: serve ends us itself
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     run_schedule(load_settings(home), threading.Event())

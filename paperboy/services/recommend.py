@@ -29,7 +29,7 @@ import numpy as np
 from scipy import sparse
 
 from paperboy.config import Settings
-from paperboy.indices.embedding import model_label
+from paperboy.indices.embedding import vector_model_name
 from paperboy.services.taste import (
     DEFAULT_METHOD,
     METHODS,
@@ -210,11 +210,19 @@ class Recommender:
         if time.monotonic() - checked < 30:
             return name
         settings = self.settings
-        wanted = f"{model_label(settings.embedding_model)}/{'int8' if settings.embedding_quantized else 'fp32'}"
+        wanted = vector_model_name(settings)
         counts = self.library.vector_models()
         name = wanted if counts.get(wanted) else (max(counts, key=counts.__getitem__) if counts else None)
         self._model = (time.monotonic(), name)
         return name
+
+    def warm(self) -> None:
+        """Build the default window now (a server calls this in a thread at start), so the first
+        visitor of "for you" does not wait the seconds its features take."""
+        try:
+            self.pool(*self.window())
+        except Exception:  # noqa: BLE001 - warming is an optimization: a failure is retried on use
+            logger.exception("warming the recommendation window failed")
 
     def pool(self, first: str | None, last: str | None) -> Pool:
         """The window's candidates with their features (cached until the store gains papers or vectors)."""

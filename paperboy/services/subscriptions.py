@@ -225,7 +225,7 @@ class Subscribing:
 
     def links(self, subscriber: dict[str, Any]) -> Links:
         """The confirmation, preferences and unsubscribe URLs of a subscription."""
-        base = self.settings.base_url.rstrip("/")
+        base = self.settings.site_url
         return Links(
             confirm=f"{base}/subscribe/confirm/{self.signer.token('confirm', subscriber)}",
             manage=f"{base}/subscriptions/{self.signer.token('manage', subscriber)}",

@@ -15,6 +15,7 @@ from itertools import chain, count, repeat
 from typing import Any
 
 from sqlalchemy import Connection, Engine, bindparam, func, insert, select, update
+from sqlalchemy.exc import OperationalError
 
 from paperboy.sources.normalize import author_key, is_arxiv_id
 from paperboy.sources.record import Checkpoint, Item, PaperRecord, Rejection
@@ -64,7 +65,7 @@ def _chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[An
 def _synthetic_id(row: dict[str, Any]) -> str:
     """Id for a paper no source has named: its DOI, else a digest of its normalized title."""
     if row["doi"]:
-        return f"doi:{row['doi']}"
+        return f"doi:{row['doi'].lower()}"
     return "title:" + hashlib.sha1(row["title_key"].encode()).hexdigest()[:16]
 
 
@@ -131,12 +132,13 @@ class _Batch:
         by_doi: dict[str, dict[str, Any]] = {}
         by_title: dict[str, dict[str, Any]] = {}
         if orphans:
-            dois = list({p.row["doi"] for p in orphans if p.row["doi"]})
+            dois = list({p.row["doi"].lower() for p in orphans if p.row["doi"]})
             keys = list({p.row["title_key"] for p in orphans})
-            for row in self._load_rows(t.papers.c.doi, dois) + self._load_rows(t.papers.c.title_key, keys):
+            found = self._load_rows(func.lower(t.papers.c.doi), dois) + self._load_rows(t.papers.c.title_key, keys)
+            for row in found:
                 self.stored.setdefault(row["id"], row)
                 if row["doi"]:
-                    by_doi.setdefault(row["doi"], row)
+                    by_doi.setdefault(row["doi"].lower(), row)
                 # prefer arXiv papers, then the oldest, when titles collide
                 best = by_title.get(row["title_key"])
                 if best is None or (row["is_arxiv"], -row["seq"]) > (best["is_arxiv"], -best["seq"]):
@@ -148,7 +150,7 @@ class _Batch:
             if rid and rid in self.stored:
                 match = rid
             elif rid is None or p.row["is_arxiv"]:
-                row = (by_doi.get(doi) if doi else None) or by_title.get(p.row["title_key"])
+                row = (by_doi.get(doi.lower()) if doi else None) or by_title.get(p.row["title_key"])
                 if row is not None and (rid is None or not row["is_arxiv"]):
                     match = row["id"]
             out.append((p, match))
@@ -203,7 +205,7 @@ class _Batch:
 
     def _index_pending(self, row: dict[str, Any]) -> None:
         if row["doi"]:
-            self.pending_doi[row["doi"]] = row["id"]
+            self.pending_doi[row["doi"].lower()] = row["id"]
         self.pending_title.setdefault(row["title_key"], row["id"])  # type: ignore[union-attr]
 
     def _pending_match(self, incoming: dict[str, Any]) -> str | None:
@@ -212,7 +214,7 @@ class _Batch:
             for row in self.rows.values():
                 self._index_pending(row)
         doi = incoming["doi"]
-        found = (self.pending_doi.get(doi) if doi else None) or self.pending_title.get(incoming["title_key"])
+        found = (self.pending_doi.get(doi.lower()) if doi else None) or self.pending_title.get(incoming["title_key"])
         return self.renamed.get(found, found) if found else None
 
     # -- writing ---------------------------------------------------------------------------
@@ -350,12 +352,25 @@ class Ingestor:
             )
         self.summary = RunSummary(run_id=run_id, source=source, target=target)
 
-    def run(self, items: Iterable[Item], progress: Callable[[RunSummary], None] | None = None) -> RunSummary:
-        """Consume every item; the run ends completed, or failed with the error recorded."""
+    def run(
+        self,
+        items: Iterable[Item],
+        progress: Callable[[RunSummary], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> RunSummary:
+        """Consume every item; the run ends completed, or failed with the error recorded.
+
+        ``stop()`` turning true (a first Ctrl-C) ends the run early but cleanly: what was read
+        is written, and the run is recorded as interrupted.
+        """
         records: list[Prepared] = []
         rejected: list[Rejection] = []
+        stopped = False
         try:
             for item in items:
+                if stop is not None and stop():
+                    stopped = True
+                    break
                 if isinstance(item, PaperRecord):
                     item = Prepared.of(item)
                 if isinstance(item, Prepared):
@@ -379,9 +394,21 @@ class Ingestor:
         except BaseException as exc:
             self.summary.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "failed"
             self.summary.error = str(exc) or type(exc).__name__
-            self._finish()
+            if isinstance(exc, Exception):
+                self._finish()
+                raise
+            # Ctrl-C inside a statement: SQLAlchemy invalidates that connection rather than rolling
+            # it back, and its open write transaction can lock us out.  Closing the pooled
+            # connections frees the database; if the run's last line still cannot be written, the
+            # run is left as a crash would leave it (the open batch lost, the rest saved) rather
+            # than hiding the interrupt behind a database error.
+            self.engine.dispose()
+            try:
+                self._finish()
+            except OperationalError:
+                pass
             raise
-        self.summary.status = "completed"
+        self.summary.status = "interrupted" if stopped else "completed"
         self._finish()
         return self.summary
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -87,7 +88,11 @@ def _reader(
     parent: int,
     lookup: Callable[[list[str]], dict[str, str]] | None,
 ) -> None:
-    """Child: run the source, send chunks of encoded items; stop if the parent is gone."""
+    """Child: run the source, send chunks of encoded items; stop if the parent is gone.
+
+    Ctrl-C is the parent's to handle (it finishes its batch, then ends us), so the child ignores it.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def send(message: Any) -> None:
         while True:

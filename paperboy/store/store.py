@@ -7,11 +7,13 @@ everything here is SQLAlchemy Core and the backend-specific statements live in `
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import OperationalError
 
 from paperboy.config import Settings
 from paperboy.sources.normalize import author_key
@@ -37,18 +39,22 @@ PAPER_FIELDS = (
     "title",
     "abstract",
     "authors",
+    "affiliations",
     "categories",
     "comment",
     "journal_ref",
     "doi",
+    "dois",
     "license",
     "abs_url",
     "pdf_url",
     "code_url",
+    "project_url",
     "published",
     "updated",
     "announced",
     "source_upvotes",
+    "hf",
     "sources",
 )
 
@@ -128,14 +134,22 @@ class Store:
         items: Iterable[Item],
         progress: Callable[[RunSummary], None] | None = None,
         batch_size: int | None = None,
+        stop: Callable[[], bool] | None = None,
     ) -> RunSummary:
-        """Import items from one source as one recorded run."""
+        """Import items from one source as one recorded run (``stop``: see ``Ingestor.run``)."""
         size = batch_size or (self.settings.batch_size if self.settings else 2000)
         before = self.max_seq()
         try:
-            return Ingestor(self.engine, source, target, size).run(items, progress)
-        finally:  # also after a failed run: its finished batches are in the store
+            summary = Ingestor(self.engine, source, target, size).run(items, progress, stop)
+        except Exception:  # a failed run's finished batches are in the store: count their votes too
             self.activity.refresh_source_votes(before)
+            raise
+        except BaseException:  # a hard Ctrl-C: the same, unless the database is not ours again yet
+            with suppress(OperationalError):
+                self.activity.refresh_source_votes(before)
+            raise
+        self.activity.refresh_source_votes(before)
+        return summary
 
     def source_hashes(self, source: str) -> SourceHashes:
         """A lookup of the record hashes ``source`` last gave (for ``pipeline.in_reader_process``)."""

@@ -88,6 +88,8 @@ def create_app(
             services.search.refresh()
         thread = threading.Thread(target=_refresher, args=(services, stop), name="search-refresh", daemon=True)
         thread.start()
+        if indexer == "process":  # a real server: have "for you" ready before its first visitor
+            threading.Thread(target=app.state.recommender.warm, name="recs-warm", daemon=True).start()
         yield
         stop.set()
         thread.join(timeout=5)
@@ -100,43 +102,33 @@ def create_app(
         summary="Self-hosted research-paper discovery: daily feed, trending, search, votes, comments.",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url=None,  # served below, with a Content-Security-Policy of its own
+        docs_url=None,  # served offline by api_docs, with a Content-Security-Policy of its own
         redoc_url=None,
     )
     app.state.services = services
     app.state.page_cache = PageCache()
+    from paperboy.web import api_docs
+
+    api_docs.install(app)  # before /static: its assets live under /static/api-docs
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
     from paperboy.web.library_pages import install as install_library
 
     install_library(app)  # first: its routes extend /papers/{id}, which the paper pages would take
 
-    from paperboy.web import account_pages, api, feeds, pages, subscription_pages
+    from paperboy.web import account_pages, agent_pages, api, feeds, pages, subscription_pages
 
+    app.include_router(agent_pages.router)  # before the paper pages: /papers/{id}.md is not a paper id
     app.include_router(api.router)
     app.include_router(feeds.router)
     app.include_router(account_pages.router)
     app.include_router(subscription_pages.router)
     app.include_router(pages.router)
     _install_error_handlers(app)
-    _install_docs(app)
     from paperboy.web.headers import SecurityHeaders
 
     app.add_middleware(SecurityHeaders)  # last added: outermost, so error pages get the headers too
     return app
-
-
-def _install_docs(app: FastAPI) -> None:
-    """``/docs``: Swagger UI, with a policy that admits its CDN and its inline script by hash."""
-    from fastapi.openapi.docs import get_swagger_ui_html
-
-    from paperboy.web.headers import docs_policy
-
-    @app.get("/docs", include_in_schema=False)
-    def docs() -> HTMLResponse:
-        page = get_swagger_ui_html(openapi_url=app.openapi_url or "/openapi.json", title="paperboy API")
-        page.headers["content-security-policy"] = docs_policy(bytes(page.body))
-        return page
 
 
 def _wants_json(request: Request) -> bool:

@@ -3,8 +3,9 @@ leaking of paths to other sites.
 
 The pages run only ``/static/app.js`` and use only ``/static/*.css``: no inline script, style or
 handler, so the policy allows nothing inline and a script smuggled into the data cannot run even
-if escaping ever failed.  The API documentation page (Swagger UI, from a CDN with an inline
-start-up script) gets its own policy naming that script by its hash.
+if escaping ever failed.  The API documentation pages (Swagger UI and ReDoc, served from
+``/static/api-docs`` with an inline start-up script each) get their own policy naming those
+scripts by their hash; their bundles set styles at run time, so styles may be inline there.
 """
 
 from __future__ import annotations
@@ -30,15 +31,14 @@ _INLINE_SCRIPT = re.compile(rb"<script>(.*?)</script>", re.DOTALL)
 
 
 def docs_policy(html: bytes) -> str:
-    """The policy for a Swagger UI page: its CDN, and its inline scripts by their SHA-256."""
+    """The policy for an API documentation page: our own bundles, its inline scripts by SHA-256."""
     hashes = " ".join(
         f"'sha256-{base64.b64encode(hashlib.sha256(body).digest()).decode()}'" for body in _INLINE_SCRIPT.findall(html)
     )
-    cdn = "https://cdn.jsdelivr.net"
     return (
-        f"default-src 'self'; script-src 'self' {cdn} {hashes}; style-src 'self' {cdn}; "
-        "img-src 'self' data: https://fastapi.tiangolo.com; object-src 'none'; base-uri 'none'; "
-        "frame-ancestors 'none'"
+        f"default-src 'self'; script-src 'self' {hashes}; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; font-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; "
+        "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
     )
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -132,5 +133,6 @@ def main(home: str, semantic: bool = True) -> None:
     except OSError:
         pass
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: serve ends us itself
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     run_forever(load_settings(home), semantic)

@@ -33,6 +33,7 @@ from paperboy.web.render import (
     require_user,
     safe_next,
     services,
+    site_url,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -356,7 +357,7 @@ def for_you(
 def new_feed_link(request: Request, user: dict = Depends(require_user)) -> HTMLResponse:
     """Make (or replace) the private Atom feed link; shown once, like an API token."""
     token = library(request).new_feed_token(user)
-    base = services(request).settings.base_url.rstrip("/")
+    base = site_url(request)
     found = recommender(request).listed(recommender(request).for_user(user["id"], limit=FOR_YOU_SIZE))
     voted = services(request).store.activity.voted(user["id"], [r.id for r in found.results])
     return render(
@@ -376,15 +377,15 @@ def new_feed_link(request: Request, user: dict = Depends(require_user)) -> HTMLR
 @router.get("/feeds/for-you.atom")
 def for_you_feed(request: Request, token: Annotated[str, Query(max_length=200)] = "") -> Response:
     """A user's "for you" papers as Atom, for feed readers (the token in the link stands for the user)."""
-    from paperboy.web.feeds import _atom
+    from paperboy.web.feeds import ATOM, _atom
+    from paperboy.web.render import conditional
 
     user = library(request).feed_user(token)
     if user is None:
         raise HTTPException(404, "No such feed: the link is wrong or was replaced by a newer one.")
     found = recommender(request).listed(recommender(request).for_user(user["id"], limit=50))
     papers = [r.paper for r in found.results if r.paper]
-    response = _atom(
+    body = _atom(
         request, "for-you", f"paperboy: for {user['username']}", "Recent papers picked for you", "/for-you", papers
     )
-    response.headers["Cache-Control"] = "private, max-age=300"
-    return response
+    return conditional(request, body, ATOM, cache_control="private, max-age=300")

@@ -75,9 +75,14 @@ class LiveSearch:
         self.service = SearchService(store, self.keyword)
         self.lock = RWLock()
         self.hidden: frozenset[str] = frozenset(store.activity.hidden_ids())
+        #: Papers in the store, as of the last refresh: what "the index is being built" is measured against.
+        self.papers = store.count_papers()
         self._cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._cache_lock = threading.Lock()
-        self._generation: tuple[Any, ...] = ()
+        self._state: tuple[Any, ...] = ()
+        #: Bumped whenever what a search can answer changes (papers indexed, vectors added, papers
+        #: hidden): part of the page cache's key for answers built from search.
+        self.generation = 0
 
     # -- keeping up ----------------------------------------------------------------------
     def refresh(self) -> None:
@@ -90,10 +95,12 @@ class LiveSearch:
                 with self.lock.write():
                     self.vectors.add(page)
         self.hidden = frozenset(self.store.activity.hidden_ids())
-        generation = (self.keyword.last_seq, len(self.vectors or ()), self.hidden)
-        if generation != self._generation:
-            self._generation = generation
+        self.papers = self.store.count_papers()
+        state = (self.keyword.last_seq, len(self.keyword), len(self.vectors or ()), self.papers, self.hidden)
+        if state != self._state:
             with self._cache_lock:
+                self._state = state
+                self.generation += 1
                 self._cache.clear()
 
     def _load_semantic(self) -> None:
@@ -121,6 +128,21 @@ class LiveSearch:
         """Vectors this process can search."""
         return len(self.vectors) if self.vectors is not None else 0
 
+    @property
+    def keyword_building(self) -> bool:
+        """True while the keyword index holds fewer papers than the store (the first minute of a new home)."""
+        return len(self.keyword) < self.papers
+
+    def semantic_coverage(self) -> str | None:
+        """A note for answers built from vectors while only part of the store is embedded, else None."""
+        if not self.semantic or self.vectors is None or self.vector_count >= self.papers or not self.papers:
+            return None
+        share = self.vector_count / self.papers
+        return (
+            f"Meaning-based results come from the {self.vector_count:,} of {self.papers:,} papers embedded so far "
+            f"({share:.0%}); the rest are being embedded (progress on /status)."
+        )
+
     # -- searching -----------------------------------------------------------------------
     def search(
         self, text: str | None, mode: str = "hybrid", limit: int = 10, offset: int = 0, **filters: Any
@@ -138,6 +160,13 @@ class LiveSearch:
             page.warnings = [w for w in page.warnings if not w.startswith("semantic search is not ready")]
             if mode != "keyword" and text and text.strip():
                 page.warnings.append("semantic search is turned off on this installation: keyword results only")
+        elif page.mode != "keyword" and (note := self.semantic_coverage()):
+            page.warnings.append(note)
+        if self.keyword_building and page.mode != "semantic":
+            page.warnings.append(
+                f"The keyword index is being built ({len(self.keyword):,} of {self.papers:,} papers so far): "
+                "some papers cannot be found by their words yet."
+            )
         return self._remember(key, page)
 
     def similar(self, paper_id: str, limit: int = 10, since: str | None = None) -> list[Result]:

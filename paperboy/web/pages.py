@@ -143,6 +143,7 @@ def search(
         searched=searched,
         results=results,
         warnings=warnings,
+        building=svc.search.keyword_building,
         page=p,
         more=more,
         offset=(p - 1) * size,
@@ -326,7 +327,7 @@ def paper_page(request: Request, paper_id: str) -> Response:
             return RedirectResponse(paper_url(paper["id"]), status_code=301)
         return _paper_page(request, paper, user, csrf)
 
-    return cached_page(request, build)
+    return cached_page(request, build, on_search=True)
 
 
 def _paper_page(request: Request, paper: dict[str, Any], user: dict[str, Any] | None, csrf: str) -> HTMLResponse:
@@ -338,7 +339,10 @@ def _paper_page(request: Request, paper: dict[str, Any], user: dict[str, Any] | 
     similar = [r for r in similar if r.id in listed]
     for r in similar:
         r.paper = listed[r.id]
-    note = "Similar papers appear once this paper's neighbours are embedded." if not similar else ""
+    if not similar:
+        note = "Similar papers appear once this paper's neighbours are embedded."
+    else:
+        note = svc.search.semantic_coverage() or ""
     return render(
         request,
         "paper.html",

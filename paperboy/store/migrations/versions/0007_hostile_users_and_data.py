@@ -1,7 +1,8 @@
 """hostile users and data: attempts, submissions, email confirmation, run owners, the admin claim
 
 Revision ID: 0007
-Revises: 0006
+Revises: 0008 (0007 was written beside 0008 on another branch; chained after it so stores already
+at 0008 still get it)
 Create Date: 2026-11-24 10:00:00
 """
 
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0006"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
