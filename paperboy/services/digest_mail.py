@@ -35,6 +35,7 @@ from urllib.parse import quote
 from paperboy.config import Settings
 from paperboy.services.digest import Digest
 from paperboy.services.subscriptions import Links
+from paperboy.sources.normalize import http_url
 
 #: Characters of abstract shown per paper.
 ABSTRACT_CHARS = 300
@@ -83,9 +84,7 @@ def short_abstract(text: str | None) -> str:
 
 def _web_link(url: Any) -> str | None:
     """A URL fit for an href: http(s) only (no ``javascript:``), no white space."""
-    if isinstance(url, str) and url.startswith(("https://", "http://")) and not _SPACES.search(url):
-        return url
-    return None
+    return http_url(url)
 
 
 def _authors(names: list[str] | None) -> str:

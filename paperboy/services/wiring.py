@@ -44,7 +44,9 @@ class Services:
     topics: TopicViews
 
     def close(self) -> None:
-        """Close the store (the services hold nothing else that needs closing)."""
+        """Stop the background work (submission fetches; mail already asked for goes out), then close the store."""
+        self.community.close()
+        self.accounts.later.drain(5)
         self.store.close()
 
 

@@ -83,7 +83,7 @@ def create_app(
         summary="Self-hosted research-paper discovery: daily feed, trending, search, votes, comments.",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url=None,  # served offline by api_docs
+        docs_url=None,  # served offline by api_docs, with a Content-Security-Policy of its own
         redoc_url=None,
     )
     app.state.services = services
@@ -113,6 +113,9 @@ def create_app(
         app.include_router(module.router)
     app.add_middleware(RequestScope)
     _install_error_handlers(app)
+    from paperboy.web.headers import SecurityHeaders
+
+    app.add_middleware(SecurityHeaders)  # last added: outermost, so error pages get the headers too
     return app
 
 

@@ -19,6 +19,8 @@ from paperboy.services.community import NotAllowed, NotFound, Refused
 from paperboy.services.library import ImportReport, LibraryService
 from paperboy.services.recommend import BadRequest, Recommender
 from paperboy.web.render import (
+    MAX_ROW_ID,
+    RowId,
     check_csrf,
     csrf_token,
     current_scope,
@@ -121,7 +123,7 @@ def _library_page(
 
 @router.get("/library", response_class=HTMLResponse)
 def library_page(
-    request: Request, c: Annotated[int | None, Query(ge=1)] = None, user: dict = Depends(require_user)
+    request: Request, c: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None, user: dict = Depends(require_user)
 ) -> HTMLResponse:
     """The user's collections, one collection's papers, the "not interested" list, import and export."""
     if c is not None:
@@ -146,7 +148,7 @@ def create_collection(
 @router.post("/library/collections/{collection_id}/rename", dependencies=[Depends(check_csrf)])
 def rename_collection(
     request: Request,
-    collection_id: int,
+    collection_id: RowId,
     name: Annotated[str, Form(max_length=500)] = "",
     user: dict = Depends(require_user),
 ) -> Response:
@@ -160,7 +162,7 @@ def rename_collection(
 
 
 @router.post("/library/collections/{collection_id}/delete", dependencies=[Depends(check_csrf)])
-def delete_collection(request: Request, collection_id: int, user: dict = Depends(require_user)) -> Response:
+def delete_collection(request: Request, collection_id: RowId, user: dict = Depends(require_user)) -> Response:
     try:
         library(request).delete_collection(user, collection_id)
     except NotFound as exc:
@@ -171,7 +173,7 @@ def delete_collection(request: Request, collection_id: int, user: dict = Depends
 @router.post("/library/collections/{collection_id}/remove", dependencies=[Depends(check_csrf)])
 def remove_from_collection(
     request: Request,
-    collection_id: int,
+    collection_id: RowId,
     paper: Annotated[str, Form(max_length=300)] = "",
     user: dict = Depends(require_user),
 ) -> Response:
@@ -183,7 +185,7 @@ def remove_from_collection(
 
 
 @router.get("/library/collections/{collection_id}/export.bib")
-def export_collection(request: Request, collection_id: int, user: dict = Depends(require_user)) -> Response:
+def export_collection(request: Request, collection_id: RowId, user: dict = Depends(require_user)) -> Response:
     """A collection as a BibTeX file."""
     try:
         name, text = library(request).export_bibtex(user, collection_id)
@@ -233,7 +235,7 @@ def save_form(request: Request, paper_id: str, user: dict = Depends(require_user
 def save(
     request: Request,
     paper_id: str,
-    collection: Annotated[int | None, Form()] = None,
+    collection: Annotated[int | None, Form(ge=1, le=MAX_ROW_ID)] = None,
     new: Annotated[str, Form(max_length=500)] = "",
     back: Annotated[str, Form(max_length=2000)] = "",
     user: dict = Depends(require_user),
@@ -250,7 +252,7 @@ def save(
 def unsave(
     request: Request,
     paper_id: str,
-    collection: Annotated[int | None, Form()] = None,
+    collection: Annotated[int | None, Form(ge=1, le=MAX_ROW_ID)] = None,
     back: Annotated[str, Form(max_length=2000)] = "",
     user: dict = Depends(require_user),
 ) -> Response:

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from paperboy.sources.normalize import author_key, parse_datetime
+from paperboy.sources.normalize import author_key, http_url, parse_datetime
 
 #: Who "submitted" a paper nobody submitted here: the import that brought it (Hugging Face
 #: always names somebody; an object keeps scripts that read ``submittedBy.name`` working).
@@ -39,6 +39,13 @@ def hf_time(value: str | None) -> str | None:
         return value[:-1] + ".000Z"
     moment = parse_datetime(value)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z") if moment else None
+
+
+def _link(value: Any) -> str | None:
+    """An imported link fit to leave the store: http(s) only, or a path on this site (an avatar)."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
+        return http_url("http://localhost" + value) and value
+    return http_url(value)
 
 
 def avatar_url(name: str) -> str:
@@ -157,7 +164,7 @@ def _submitter(paper: dict[str, Any]) -> tuple[dict[str, str], str | None]:
     by = hf.get("daily_by")
     if by and by.get("user"):
         user = {"user": by["user"], "fullname": by.get("fullname") or by["user"]}
-        user["avatarUrl"] = by.get("avatarUrl") or avatar_url(by["user"])
+        user["avatarUrl"] = _link(by.get("avatarUrl")) or avatar_url(by["user"])
         return user, hf_time(hf.get("daily_at")) or hf_time(paper.get("announced"))
     name = IMPORT_USER
     label = "arXiv" if paper.get("is_arxiv", True) else (paper.get("sources") or ["a file"])[0]
@@ -190,8 +197,8 @@ def paper_json(paper: dict[str, Any]) -> dict[str, Any]:
         "summary": paper["abstract"],
         "upvotes": paper.get("upvotes") or 0,
         "discussionId": object_id("discussion", paper["id"]),
-        "projectPage": paper.get("project_url"),
-        "githubRepo": paper.get("code_url"),
+        "projectPage": http_url(paper.get("project_url")),  # only http(s) links leave the store
+        "githubRepo": http_url(paper.get("code_url")),
         "ai_summary": hf.get("ai_summary"),
         "ai_keywords": _keywords(paper["id"]),
         "githubStars": None,
@@ -200,8 +207,8 @@ def paper_json(paper: dict[str, Any]) -> dict[str, Any]:
         "numComments": paper.get("num_comments") or 0,
         "source": "arxiv" if paper.get("is_arxiv", True) else (sources[0] if sources else "paperboy"),
         "categories": paper["categories"],
-        "arxivUrl": paper.get("abs_url"),
-        "pdfUrl": paper.get("pdf_url"),
+        "arxivUrl": http_url(paper.get("abs_url")),
+        "pdfUrl": http_url(paper.get("pdf_url")),
         "version": paper.get("version"),
         "comment": paper.get("comment"),
         "journalRef": paper.get("journal_ref"),
@@ -228,7 +235,7 @@ def item_json(paper: dict[str, Any]) -> dict[str, Any]:
         "publishedAt": flat["publishedAt"],
         "title": flat["title"],
         "summary": flat["summary"],
-        "thumbnail": (paper.get("hf") or {}).get("thumbnail"),
+        "thumbnail": http_url((paper.get("hf") or {}).get("thumbnail")),
         "numComments": flat["numComments"],
         "submittedBy": {
             "_id": by["_id"],

@@ -1,7 +1,7 @@
 """topics, key phrases and the map
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0007
 Create Date: 2026-12-02 18:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
