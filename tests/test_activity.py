@@ -11,7 +11,8 @@ from loopback import Loopback, Reply
 from sqlalchemy import select, update
 from webkit import HF_ID, NOW, arxiv_feed, corpus, rec
 
-from paperboy.services.community import MAX_COMMENT, Community, NotAllowed, NotFound, Refused
+from paperboy.services.community import MAX_COMMENT, Community
+from paperboy.services.errors import NotAllowed, NotFound, ServiceError
 from paperboy.store import schema as t
 from paperboy.store.activity import HOT_DECAY, hot_score
 
@@ -183,9 +184,9 @@ def test_comment_rules(filled, people, community):
     admin, alice, bob = people[0], people[1], people[2]
     mine = community.add_comment(alice, DAY1, "mine")
     for body in ["", "   ", "\r\n", None]:
-        with pytest.raises(Refused):
+        with pytest.raises(ServiceError):
             community.add_comment(alice, DAY1, body)
-    with pytest.raises(Refused):
+    with pytest.raises(ServiceError):
         community.add_comment(alice, DAY1, "x" * (MAX_COMMENT + 1))
     assert community.add_comment(alice, DAY1, "x" * MAX_COMMENT)
     with pytest.raises(NotFound):
@@ -196,7 +197,7 @@ def test_comment_rules(filled, people, community):
         community.delete_comment(bob, mine["id"])
     with pytest.raises(NotAllowed):
         community.hide_comment(alice, mine["id"])  # only admins hide, even their own
-    with pytest.raises(Refused):
+    with pytest.raises(ServiceError):
         community.edit_comment(alice, mine["id"], "  ")
     edited = community.edit_comment(alice, mine["id"], "mine, edited")
     assert edited["body"] == "mine, edited" and edited["edited_at"] == STAMP
@@ -220,18 +221,18 @@ def test_submitting_a_stored_paper(filled, people, community):
     assert paper["upvotes"] == 1  # submitting is a vote
     assert paper["submitted_at"] == STAMP
     for who in (bob, alice):
-        with pytest.raises(Refused, match="already submitted by user1") as err:
+        with pytest.raises(ServiceError, match="already submitted by user1") as err:
             community.submit(who, LATEST)
-        assert err.value.status == 409
+        assert err.value.kind == "conflict"
     assert [p["id"] for p in filled.activity.user_submissions(alice["id"])] == [LATEST]
     assert [p["id"] for p in filled.activity.user_votes(alice["id"])] == [LATEST]
 
 
 @pytest.mark.parametrize("text", ["", "   ", "hello", "2607", "arxiv.org/list/cs.LG", "12345.678901", None])
 def test_submitting_something_that_is_not_an_arxiv_id(community, people, text):
-    with pytest.raises(Refused, match="arXiv id") as err:
+    with pytest.raises(ServiceError, match="arXiv id") as err:
         community.submit(people[1], text)
-    assert err.value.status == 400
+    assert err.value.kind == "invalid"
 
 
 def test_daily_submission_cap(filled, people, settings):
@@ -240,12 +241,12 @@ def test_daily_submission_cap(filled, people, settings):
     alice = people[1]
     for pid in ["2607.00030", "2607.00031", "2607.00032"]:
         community.submit(alice, pid)
-    with pytest.raises(Refused, match="daily limit") as err:
+    with pytest.raises(ServiceError, match="daily limit") as err:
         community.submit(alice, "2607.00020")
-    assert err.value.status == 429
+    assert err.value.kind == "too_many"
     assert community.submit(people[2], "2607.00020")  # the cap is per person
     clock.now = NOW.replace(hour=23, minute=59)
-    with pytest.raises(Refused):
+    with pytest.raises(ServiceError):
         community.submit(alice, "2607.00022")
     clock.now = NOW + timedelta(days=1)  # a new UTC day
     assert community.submit(alice, "2607.00022")["paper"]["submitted_by"] == "user1"
@@ -253,9 +254,9 @@ def test_daily_submission_cap(filled, people, settings):
 
 def test_papers_older_than_the_limit_cannot_be_submitted(filled, people, settings):
     community = Community(filled, settings.with_overrides(submit_max_age_days=10), clock=Clock())
-    with pytest.raises(Refused, match="last 10 days") as err:
+    with pytest.raises(ServiceError, match="last 10 days") as err:
         community.submit(people[1], "2606.00001")  # 26 June, 14 days before "now"
-    assert err.value.status == 400
+    assert err.value.kind == "invalid"
     assert community.submit(people[1], "2606.00010")["paper"]["id"] == "2606.00010"  # 30 June: 10 days
     assert filled.activity.vote_count("2606.00001") == 0
 
@@ -267,16 +268,16 @@ def test_a_stale_store_counts_a_papers_age_from_its_newest_day(filled, people, s
     community = Community(filled, settings.with_overrides(submit_max_age_days=10), clock=months_later)
     assert community.feed_day(months_later.now.date()).isoformat() == filled.activity.latest_day()
     assert community.submit(people[1], "2606.00010")["paper"]["id"] == "2606.00010"  # 10 days before the newest day
-    with pytest.raises(Refused, match="last 10 days"):
+    with pytest.raises(ServiceError, match="last 10 days"):
         community.submit(people[1], "2606.00001")  # 14 days before it
 
 
 def test_a_hidden_paper_cannot_be_submitted_by_others(filled, people, community):
     admin, alice = people[0], people[1]
     community.hide_paper(admin, LATEST)
-    with pytest.raises(Refused) as err:
+    with pytest.raises(ServiceError) as err:
         community.submit(alice, LATEST)
-    assert err.value.status == 404
+    assert err.value.kind == "not_found"
     assert filled.activity.vote_count(LATEST) == 0
 
 
@@ -304,7 +305,7 @@ def test_a_paper_not_in_the_store_is_fetched_from_arxiv(filled, people, settings
     with Loopback([Reply(arxiv_feed(entry))]) as srv:
         community = Community(filled, _api(settings, srv), clock=Clock())
         done = _fetched(community, people[1], "arXiv:2607.04242v1")
-    assert done["state"] == "done" and done["status"] == 201
+    assert done["state"] == "done" and done["kind"] is None
     paper = done["paper"]
     (seen,) = srv.requests
     assert seen.path == "/api/query" and seen.query["id_list"] == "2607.04242"
@@ -329,7 +330,7 @@ def test_arxiv_has_no_such_paper(filled, people, settings):
     with Loopback([Reply(arxiv_feed())]) as srv:
         community = Community(filled, _api(settings, srv), clock=Clock())
         missing = _fetched(community, people[1], "2607.09999")
-    assert missing["state"] == "failed" and missing["status"] == 404
+    assert missing["state"] == "failed" and missing["kind"] == "not_found"
     assert missing["message"] == "arXiv has no paper 2607.09999."
 
 
@@ -337,7 +338,7 @@ def test_arxiv_unreachable(filled, people, settings):
     with Loopback(lambda seen: Reply("overloaded", status=503, content_type="text/plain")) as srv:
         community = Community(filled, _api(settings, srv), clock=Clock())
         down = _fetched(community, people[1], "2607.09999")
-    assert down["state"] == "failed" and down["status"] == 502
+    assert down["state"] == "failed" and down["kind"] == "unavailable"
     assert down["message"] == (
         "Could not fetch 2607.09999 from arXiv right now (arXiv answered HTTP 503). Try again later."
     )

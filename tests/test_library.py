@@ -7,7 +7,7 @@ import pytest
 from recs_kit import fill, old, recent
 from sqlalchemy import insert
 
-from paperboy.services.community import NotFound, Refused
+from paperboy.services.errors import NotFound, ServiceError
 from paperboy.services.library import DEFAULT_COLLECTION, LibraryService
 from paperboy.sources.base import finish
 from paperboy.sources.record import PaperRecord
@@ -33,12 +33,12 @@ def test_collections_belong_to_their_owner(lib, store):
     ada, bob = _user(store, "ada"), _user(store, "bob")
     made = lib.create_collection(ada, "  Reading   group ")
     assert made["name"] == "Reading group"
-    with pytest.raises(Refused) as dup:
+    with pytest.raises(ServiceError) as dup:
         lib.create_collection(ada, "reading GROUP")
-    assert dup.value.status == 409
+    assert dup.value.kind == "conflict"
     assert lib.create_collection(bob, "Reading group")["id"] != made["id"]  # names are per user
     for bad in ("", "   ", "x" * 101):
-        with pytest.raises(Refused):
+        with pytest.raises(ServiceError):
             lib.create_collection(ada, bad)
     with pytest.raises(NotFound):
         lib.collection(bob, made["id"])
@@ -122,14 +122,14 @@ def test_import_matches_by_arxiv_doi_and_title_and_lists_the_rest(lib, store):
 
 def test_import_refuses_bad_files_clearly(lib, store, settings):
     ada = _user(store)
-    with pytest.raises(Refused, match="binary file"):
+    with pytest.raises(ServiceError, match="binary file"):
         lib.import_file(ada, b"\x00\x01\x02\x03", "x.pdf")
-    with pytest.raises(Refused, match="no Title column"):
+    with pytest.raises(ServiceError, match="no Title column"):
         lib.import_file(ada, b"a,b\n1,2\n", "x.csv")
     small = LibraryService(store, settings.with_overrides(library_max_upload_mb=0.001))
-    with pytest.raises(Refused) as big:
+    with pytest.raises(ServiceError) as big:
         small.import_file(ada, b"@misc{a, title={b}}" + b" " * 2000, "x.bib")
-    assert big.value.status == 413
+    assert big.value.kind == "too_large"
     assert lib.collections(ada) == []  # nothing made by a failed import
 
 

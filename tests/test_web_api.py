@@ -331,7 +331,7 @@ def test_submit_fetches_from_arxiv(settings):
             missing = submitted("2607.06667")
             assert missing["state"] == "failed" and missing["status"] == 404 and "no paper" in missing["message"]
             down = submitted("2607.06668")
-            assert down["state"] == "failed" and down["status"] == 502 and "Could not fetch" in down["message"]
+            assert down["state"] == "failed" and down["status"] == 503 and "Could not fetch" in down["message"]
             assert web.client.get(f"/api/submissions/{done['id']}").status_code == 401  # not without a token
             _, bob = _user(web, "bob")
             assert web.client.get(f"/api/submissions/{done['id']}", headers=bob).status_code == 404  # not bob's

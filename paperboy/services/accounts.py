@@ -22,6 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from paperboy.config import Settings
 from paperboy.services.background import Background
+from paperboy.services.errors import Invalid
 from paperboy.services.mail import Mailer, new_message
 from paperboy.store import Store
 from paperboy.store.people import Conflict
@@ -38,7 +39,7 @@ _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password")
 
 
-class AccountError(ValueError):
+class AccountError(Invalid):
     """A request the user can fix: ``field`` names the form field at fault."""
 
     def __init__(self, message: str, field: str | None = None) -> None:
@@ -48,6 +49,8 @@ class AccountError(ValueError):
 
 class TooManyAttempts(AccountError):
     """Refused for a while after too many attempts (sign-ins, sign-ups, reset requests)."""
+
+    kind = "too_many"
 
     def __init__(self, retry_after: int, what: str = "failed sign-ins") -> None:
         super().__init__(f"Too many {what}. Try again in {max(-(-retry_after // 60), 1)} minute(s).")
@@ -65,7 +68,9 @@ def token_hash(token: str) -> str:
 
 
 class Busy(AccountError):
-    """Every password-hashing slot is taken for longer than a request should wait (503)."""
+    """Every password-hashing slot is taken for longer than a request should wait."""
+
+    kind = "unavailable"
 
     def __init__(self) -> None:
         super().__init__("The server is busy checking passwords. Try again in a few seconds.")

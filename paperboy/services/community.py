@@ -15,6 +15,7 @@ from typing import Any
 
 from paperboy.config import Settings
 from paperboy.services.accounts import stamp
+from paperboy.services.errors import Conflict, Invalid, NotAllowed, NotFound, ServiceError, TooMany
 from paperboy.services.submitting import FetchQueue
 from paperboy.sources.normalize import parse_arxiv_id
 from paperboy.sources.record import SourceError
@@ -25,22 +26,6 @@ from paperboy.store.submissions import BeingFetched, CapReached
 
 MAX_COMMENT = 10_000
 log = logging.getLogger(__name__)
-
-
-class NotAllowed(PermissionError):
-    """The user may not do this (403)."""
-
-
-class NotFound(LookupError):
-    """No such paper or comment (404)."""
-
-
-class Refused(ValueError):
-    """A request that breaks a rule the user can read about (400/409/429)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 Fetcher = Callable[[Settings, list[str]], Any]
@@ -119,12 +104,12 @@ class Community:
 
         Returns the submission (``get_submission``'s shape): ``done`` with the listed ``paper``
         when the store had it, ``fetching`` when it is being fetched (the fetch ends it ``done``,
-        ``refused`` or ``failed``).  Raises ``Refused`` with a reason a person can act on.  Every
+        ``refused`` or ``failed``).  Raises a ``ServiceError`` with a reason a person can act on.  Every
         submission counts toward the daily cap, also one whose fetch fails.
         """
         parsed = parse_arxiv_id((text or "").strip()[:500])
         if not parsed:
-            raise Refused("Give an arXiv id such as 2506.01234 or an arxiv.org/abs/… link.")
+            raise Invalid("Give an arXiv id such as 2506.01234 or an arxiv.org/abs/… link.")
         paper_id = parsed[0]
         now = self.clock()
         paper = self.store.get_paper(paper_id)
@@ -134,10 +119,10 @@ class Community:
         sub_id = self._start(user, paper_id, now, "claimed")
         try:
             listed = self._accept(user, paper_id, now)
-        except Refused:
+        except ServiceError:
             self.store.submissions.withdraw(sub_id)  # lost a race to another submitter: not counted
             raise
-        self.store.submissions.finish(sub_id, "done", 201, None, stamp(now))
+        self.store.submissions.finish(sub_id, "done", None, None, stamp(now))
         return self.get_submission(user, sub_id) | {"paper": listed}
 
     def _start(self, user: dict[str, Any], paper_id: str, now: datetime, state: str) -> int:
@@ -149,9 +134,9 @@ class Community:
                 user["id"], paper_id, stamp(now), day_start, cap, state, this_owner(), self._stale_before(now)
             )
         except CapReached as exc:
-            raise Refused(f"You have submitted {cap} papers today, the daily limit. Come back tomorrow.", 429) from exc
+            raise TooMany(f"You have submitted {cap} papers today, the daily limit. Come back tomorrow.") from exc
         except BeingFetched as exc:
-            raise Refused(f"{paper_id} is being fetched from arXiv for another submission right now.", 409) from exc
+            raise Conflict(f"{paper_id} is being fetched from arXiv for another submission right now.") from exc
 
     def _stale_before(self, now: datetime) -> str:
         """Fetches started before this are over, whatever their row says (each is bounded in time)."""
@@ -163,21 +148,21 @@ class Community:
         """The rules for a paper in the store: visible, not submitted yet, recent enough."""
         try:
             listed = self.visible_paper(paper_id, user)
-        except NotFound as exc:  # hidden by an admin: as if it were not here (callers only expect Refused)
-            raise Refused(f"{paper_id} cannot be submitted here.", 404) from exc
+        except NotFound as exc:  # hidden by an admin: as if it were not here
+            raise NotFound(f"{paper_id} cannot be submitted here.") from exc
         if listed.get("submitted_by"):
-            raise Refused(f"This paper was already submitted by {listed['submitted_by']}.", 409)
+            raise Conflict(f"This paper was already submitted by {listed['submitted_by']}.")
         day = paper_day(paper)
         max_age = self.settings.submit_max_age_days
         today = now.astimezone(UTC).date()
         if day and date.fromisoformat(day) < self.feed_day(today) - timedelta(days=max_age):
-            raise Refused(f"Only papers from the last {max_age} days can be submitted (this one is from {day}).")
+            raise Invalid(f"Only papers from the last {max_age} days can be submitted (this one is from {day}).")
         return listed
 
     def _accept(self, user: dict[str, Any], paper_id: str, now: datetime) -> dict[str, Any]:
         """Record the submission (and the submitter's vote); the listed paper."""
         if not self.activity.submit(paper_id, user["id"], stamp(now)):
-            raise Refused("This paper was just submitted by somebody else.", 409)
+            raise Conflict("This paper was just submitted by somebody else.")
         self.activity.vote(paper_id, user["id"], True, stamp(now))  # submitting is an endorsement
         return self.visible_paper(paper_id, user)
 
@@ -195,7 +180,7 @@ class Community:
         sub_id = self._start(user, paper_id, now, "fetching")
         if not self.fetches.offer(lambda: self._fetch(user, sub_id, paper_id)):
             self.store.submissions.withdraw(sub_id)
-            raise Refused("Too many papers are being fetched from arXiv right now. Try again in a minute.", 429)
+            raise TooMany("Too many papers are being fetched from arXiv right now. Try again in a minute.")
         return self.get_submission(user, sub_id)
 
     def _fetch(self, user: dict[str, Any], sub_id: int, paper_id: str) -> None:
@@ -212,23 +197,23 @@ class Community:
         except Exception as exc:  # network failures of every kind end the same way for the user
             log.info("fetching submission %s failed: %s", paper_id, exc)
             message = f"Could not fetch {paper_id} from arXiv right now ({_reason(exc)}). Try again later."
-            end(sub_id, "failed", 502, message, stamp(self.clock()))
+            end(sub_id, "failed", "unavailable", message, stamp(self.clock()))
             return
         now = self.clock()
         paper = self.store.get_paper(paper_id)
         if paper is None:
-            end(sub_id, "failed", 404, f"arXiv has no paper {paper_id}.", stamp(now))
+            end(sub_id, "failed", "not_found", f"arXiv has no paper {paper_id}.", stamp(now))
             return
         try:
             self._check(user, paper_id, paper, now)
             self._accept(user, paper_id, now)
-        except Refused as exc:
-            end(sub_id, "refused", exc.status, str(exc), stamp(now))
+        except ServiceError as exc:
+            end(sub_id, "refused", exc.kind, str(exc), stamp(now))
             return
-        end(sub_id, "done", 201, None, stamp(now))
+        end(sub_id, "done", None, None, stamp(now))
 
     def get_submission(self, user: dict[str, Any], sub_id: int) -> dict[str, Any]:
-        """A submission of this user's: ``{id, paper_id, state, status, message, paper}``; ``NotFound`` otherwise.
+        """A submission of this user's: ``{id, paper_id, state, kind, message, paper}``; ``NotFound`` otherwise.
 
         ``paper`` is the listed paper once the submission is ``done`` (None before, or if hidden since).
         """
@@ -241,7 +226,7 @@ class Community:
                 paper = self.visible_paper(sub["paper_id"], user)
             except NotFound:
                 paper = None
-        keys = ("id", "paper_id", "state", "status", "message", "created_at", "finished_at")
+        keys = ("id", "paper_id", "state", "kind", "message", "created_at", "finished_at")
         return {k: sub[k] for k in keys} | {"paper": paper}
 
     def recent_submissions(self, user: dict[str, Any]) -> list[dict[str, Any]]:
@@ -264,7 +249,7 @@ class Community:
             comment_id = self.activity.add_comment(paper["id"], user["id"], body, stamp(now), limit, since)
         except TooManyComments as exc:
             minutes = max(1, window // 60)
-            raise Refused(f"You can post {limit} comments every {minutes} minutes. Try again in a while.", 429) from exc
+            raise TooMany(f"You can post {limit} comments every {minutes} minutes. Try again in a while.") from exc
         comment = self.activity.comment(comment_id)
         assert comment is not None
         return comment
@@ -318,7 +303,7 @@ class Community:
     def _clean(body: str) -> str:
         body = (body or "").replace("\r\n", "\n").strip()
         if not body:
-            raise Refused("A comment needs some text.")
+            raise Invalid("A comment needs some text.")
         if len(body) > MAX_COMMENT:
-            raise Refused(f"Comments are limited to {MAX_COMMENT:,} characters.")
+            raise Invalid(f"Comments are limited to {MAX_COMMENT:,} characters.")
         return body

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from paperboy.services.errors import Invalid
 from paperboy.store import Store
 
 #: ``published`` (newest v1 first) is Hugging Face's own order; the pages offer the other three.
@@ -24,7 +25,7 @@ _WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$", re.IGNORECASE)
 _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 
 
-class BadPeriod(ValueError):
+class BadPeriod(Invalid):
     """A date, week or month that does not exist (a 404 for pages, a 400 for the API)."""
 
 

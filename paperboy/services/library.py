@@ -19,7 +19,7 @@ from typing import Any
 
 from paperboy.config import Settings
 from paperboy.services.accounts import stamp
-from paperboy.services.community import NotFound, Refused
+from paperboy.services.errors import Conflict, Invalid, NotFound, TooLarge
 from paperboy.sources.library_files import LibraryFileError, Reference, parse_library, to_bibtex
 from paperboy.sources.normalize import title_key
 from paperboy.store import Store
@@ -66,12 +66,12 @@ def _hash(token: str) -> str:
 
 
 def clean_name(name: str | None) -> str:
-    """A collection name as kept: white space collapsed; ``Refused`` when empty or too long."""
+    """A collection name as kept: white space collapsed; ``Invalid`` when empty or too long."""
     text = " ".join((name or "").split())
     if not text:
-        raise Refused("A collection needs a name.")
+        raise Invalid("A collection needs a name.")
     if len(text) > MAX_NAME:
-        raise Refused(f"Collection names are limited to {MAX_NAME} characters.")
+        raise Invalid(f"Collection names are limited to {MAX_NAME} characters.")
     return text
 
 
@@ -105,11 +105,11 @@ class LibraryService:
         """A new, empty collection."""
         name = clean_name(name)
         if len(self.library.collections(user["id"])) >= MAX_COLLECTIONS:
-            raise Refused(f"You have {MAX_COLLECTIONS} collections, the most there can be.")
+            raise Invalid(f"You have {MAX_COLLECTIONS} collections, the most there can be.")
         try:
             cid = self.library.create_collection(user["id"], name, self._now())
         except DuplicateName as exc:
-            raise Refused(f"You already have a collection called “{name}”.", 409) from exc
+            raise Conflict(f"You already have a collection called “{name}”.") from exc
         return self.collection(user, cid)
 
     def rename_collection(self, user: dict[str, Any], collection_id: int, name: str) -> dict[str, Any]:
@@ -118,7 +118,7 @@ class LibraryService:
         try:
             self.library.rename_collection(collection_id, name)
         except DuplicateName as exc:
-            raise Refused(f"You already have a collection called “{name}”.", 409) from exc
+            raise Conflict(f"You already have a collection called “{name}”.") from exc
         return self.collection(user, collection_id)
 
     def delete_collection(self, user: dict[str, Any], collection_id: int) -> None:
@@ -133,7 +133,7 @@ class LibraryService:
         name = clean_name(name) if name and name.strip() else DEFAULT_COLLECTION
         existing = self.library.collection_by_name(user["id"], name)
         if existing is None and len(self.library.collections(user["id"])) >= MAX_COLLECTIONS:
-            raise Refused(f"You have {MAX_COLLECTIONS} collections, the most there can be.")
+            raise Invalid(f"You have {MAX_COLLECTIONS} collections, the most there can be.")
         cid = existing["id"] if existing else self.library.ensure_collection(user["id"], name, self._now())
         return self.collection(user, cid)
 
@@ -228,11 +228,11 @@ class LibraryService:
         """Import a reference file into a collection (by id, by name, made if new, else "Imported")."""
         limit = int(self.settings.library_max_upload_mb * 1024 * 1024)
         if len(data) > limit:
-            raise Refused(f"The file is larger than {self.settings.library_max_upload_mb:g} MB.", 413)
+            raise TooLarge(f"The file is larger than {self.settings.library_max_upload_mb:g} MB.")
         try:
             parsed = parse_library(data, filename, fmt)
         except LibraryFileError as exc:
-            raise Refused(f"Could not read {filename or 'the file'}: {exc}.") from exc
+            raise Invalid(f"Could not read {filename or 'the file'}: {exc}.") from exc
         if collection_id:
             target = self.collection(user, collection_id)
         else:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from paperboy.services.errors import Invalid
 from paperboy.store import Store
 
 COLLECTION = "Picked on the map"
@@ -22,7 +23,7 @@ PER_TOPIC_IN_REGION = 2
 MAX_PICKS = 20
 
 
-class BadPick(ValueError):
+class BadPick(Invalid):
     """A pick that names nothing on the map."""
 
 

@@ -30,6 +30,7 @@ from scipy import sparse
 
 from paperboy.config import Settings
 from paperboy.indices.embedding import vector_model_name
+from paperboy.services.errors import Invalid
 from paperboy.services.taste import (
     DEFAULT_METHOD,
     METHODS,
@@ -74,7 +75,7 @@ def one_blas_thread() -> Any:
     return _blas.limit(limits=1, user_api="blas")
 
 
-class BadRequest(ValueError):
+class BadRequest(Invalid):
     """Input a caller can fix (a 400 for the API, one red line for the CLI)."""
 
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from paperboy.config import Settings
 from paperboy.services.accounts import EMAIL, stamp
+from paperboy.services.errors import Invalid
 from paperboy.services.mail import Mailer, new_message
 from paperboy.store import Store
 from paperboy.store.people import Conflict
@@ -50,7 +51,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _TOKEN = re.compile(r"^(\d{1,12})-([A-Za-z0-9_-]{20,64})$")
 
 
-class SubscriptionError(ValueError):
+class SubscriptionError(Invalid):
     """Input the subscriber can fix; ``field`` names the form field at fault."""
 
     def __init__(self, message: str, field: str | None = None) -> None:

@@ -252,7 +252,8 @@ submissions = Table(
     Column("created_at", String(20), nullable=False),
     #: fetching, done (the paper is submitted), refused or failed (``message`` says why).
     Column("state", String(16), nullable=False),
-    Column("status", Integer),
+    #: Why it was refused or failed, as a kind of ``services/errors.py`` (``conflict``, ``unavailable`` …).
+    Column("kind", String(16)),
     Column("message", Text),
     Column("finished_at", String(20)),
     #: ``host:pid`` of the process fetching it: a fetch whose process died is shown as failed.

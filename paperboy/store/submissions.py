@@ -67,13 +67,13 @@ class Submissions:
                         raise BeingFetched
             return sub_id
 
-    def finish(self, sub_id: int, state: str, status: int, message: str | None, now: str) -> None:
-        """Record how a submission ended: ``done``, ``refused`` or ``failed``."""
+    def finish(self, sub_id: int, state: str, kind: str | None, message: str | None, now: str) -> None:
+        """Record how a submission ended: ``done``, or ``refused`` / ``failed`` with the error's kind."""
         with self.engine.begin() as conn:
             conn.execute(
                 update(t.submissions)
                 .where(c.id == sub_id)
-                .values(state=state, status=status, message=message, finished_at=now)
+                .values(state=state, kind=kind, message=message, finished_at=now)
             )
 
     def withdraw(self, sub_id: int) -> None:
@@ -91,7 +91,7 @@ class Submissions:
         if sub["state"] == "fetching" and (
             owner_gone(sub["owner"]) or (stale_before is not None and sub["created_at"] < stale_before)
         ):
-            sub.update(state="failed", status=502, message=DIED)
+            sub.update(state="failed", kind="unavailable", message=DIED)
         return sub
 
     def of_user(self, user_id: int, since: str, limit: int = 20) -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from paperboy.services.accounts import AccountError, Busy, Session, TooManyAttempts
+from paperboy.web.errors import http_status
 from paperboy.web.pages import voted_ids
 from paperboy.web.render import (
     SESSION_COOKIE,
@@ -48,11 +49,11 @@ def _signed_in(request: Request, session: Session, target: str) -> Response:
 
 
 def _refused(request: Request, template: str, exc: AccountError, **context: object) -> HTMLResponse:
-    """The form again with what was wrong: 429 (too many attempts) or 503 (busy) with Retry-After, else 400."""
-    code = 429 if isinstance(exc, TooManyAttempts) else 503 if isinstance(exc, Busy) else 400
+    """The form again with what was wrong, with the status of its kind (and Retry-After for limits)."""
+    code = http_status(exc.kind)
     response = render(request, template, code=code, error=str(exc), **context)
-    if code != 400:
-        response.headers["Retry-After"] = str(getattr(exc, "retry_after", 5))
+    if exc.retry_after:
+        response.headers["Retry-After"] = str(exc.retry_after)
     return response
 
 
@@ -118,8 +119,8 @@ def change_password(
 ) -> Response:
     try:
         services(request).accounts.change_password(user, current, new, session_token(request))
-    except (TooManyAttempts, Busy) as exc:
-        raise HTTPException(429 if isinstance(exc, TooManyAttempts) else 503, str(exc)) from exc
+    except (TooManyAttempts, Busy):
+        raise  # answered by the app with their status and Retry-After
     except AccountError as exc:
         return _account(request, user, status=400, error=str(exc))
     return _account(
@@ -206,8 +207,8 @@ def reset(request: Request, token: str, password: Password = "") -> Response:
     svc = services(request)
     try:
         user = svc.accounts.reset_password(token, password)
-    except Busy as exc:
-        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
+    except Busy:
+        raise  # answered by the app: 503 with Retry-After
     except AccountError as exc:
         valid = svc.accounts.reset_valid(token)
         return render(request, "reset.html", code=400, token=token, valid=valid, error=str(exc))

@@ -15,7 +15,7 @@ from xml.sax.saxutils import escape
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
-from paperboy.services.community import NotFound
+from paperboy.services.errors import NotFound
 from paperboy.sources.normalize import http_url
 from paperboy.web import text
 from paperboy.web.render import cached_bytes, paper_url, services, site_url

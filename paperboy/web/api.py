@@ -14,15 +14,14 @@ from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, TypeAdapter
 
-from paperboy.services.community import NotAllowed, NotFound, Refused
+from paperboy.services.errors import NotFound
 from paperboy.services.feed import BadPeriod, Period, parse_period
-from paperboy.web.errors import errors
+from paperboy.web.errors import errors, http_status
 from paperboy.web.render import (
     CSRF_COOKIE,
     CSRF_HEADER,
     RowId,
     cached_json,
-    community_error,
     conditional,
     current_user,
     services,
@@ -86,7 +85,7 @@ class Submission(BaseModel):
     state: Literal["fetching", "done", "refused", "failed"] = Field(
         ..., description="fetching, then done (the paper is submitted), refused (a rule) or failed (arXiv)."
     )
-    status: int | None = Field(None, description="The HTTP status the outcome stands for (201, 404, 409, 502…).")
+    status: int | None = Field(None, description="The HTTP status the outcome stands for (201, 404, 409, 429, 503…).")
     message: str | None = Field(None, description="Why it was refused or failed.")
     statusUrl: str = Field(..., description="Where to look again.")
     paper: PaperItem | None = Field(None, description="The submitted paper, once done.")
@@ -256,10 +255,7 @@ def submit(request: Request, body: SubmitRequest) -> Any:
     Every submission counts toward the daily cap, also one whose fetch fails.
     """
     user = api_user(request)
-    try:
-        sub = services(request).community.submit(user, body.id)
-    except Refused as exc:
-        raise community_error(exc) from exc
+    sub = services(request).community.submit(user, body.id)
     if sub["paper"] is not None:
         return item_json(sub["paper"])
     return JSONResponse(_submission(sub).model_dump(mode="json"), status_code=202)
@@ -269,10 +265,7 @@ def submit(request: Request, body: SubmitRequest) -> Any:
 def submission(request: Request, submission_id: RowId) -> Submission:
     """One of your submissions: whether its paper is fetched yet, or why it was refused."""
     user = reader(request)
-    try:
-        return _submission(services(request).community.get_submission(user, submission_id))
-    except NotFound as exc:
-        raise community_error(exc) from exc
+    return _submission(services(request).community.get_submission(user, submission_id))
 
 
 def _submission(sub: dict[str, Any]) -> Submission:
@@ -281,7 +274,7 @@ def _submission(sub: dict[str, Any]) -> Submission:
         id=sub["id"],
         paperId=sub["paper_id"],
         state=sub["state"],
-        status=sub["status"],
+        status=http_status(sub["kind"]) if sub["kind"] else (201 if sub["state"] == "done" else None),
         message=sub["message"],
         statusUrl=f"/api/submissions/{sub['id']}",
         paper=PaperItem(**item_json(paper)) if paper is not None else None,
@@ -293,10 +286,7 @@ def vote(request: Request, paper_id: str, body: Annotated[VoteRequest | None, Bo
     """Upvote a paper (``{"up": false}`` withdraws the vote); voting twice counts once."""
     user = api_user(request)
     up = body.up if body else True
-    try:
-        result = services(request).community.vote(user, paper_id, up)
-    except NotFound as exc:
-        raise community_error(exc) from exc
+    result = services(request).community.vote(user, paper_id, up)
     return VoteResult(id=paper_id, upvotes=result["upvotes"], voted=up)
 
 
@@ -309,30 +299,21 @@ def vote(request: Request, paper_id: str, body: Annotated[VoteRequest | None, Bo
 def add_comment(request: Request, paper_id: str, body: CommentRequest) -> Comment:
     """Comment on a paper (Markdown)."""
     user = api_user(request)
-    try:
-        return _comment(services(request).community.add_comment(user, paper_id, body.text))
-    except (NotFound, Refused) as exc:
-        raise community_error(exc) from exc
+    return _comment(services(request).community.add_comment(user, paper_id, body.text))
 
 
 @router.post("/comments/{comment_id}", response_model=Comment, responses=errors(400, 401, 403, 404))
 def edit_comment(request: Request, comment_id: RowId, body: CommentRequest) -> Comment:
     """Change a comment (its author or an admin)."""
     user = api_user(request)
-    try:
-        return _comment(services(request).community.edit_comment(user, comment_id, body.text))
-    except (NotFound, NotAllowed, Refused) as exc:
-        raise community_error(exc) from exc
+    return _comment(services(request).community.edit_comment(user, comment_id, body.text))
 
 
 @router.post("/comments/{comment_id}/delete", status_code=204, responses=errors(401, 403, 404))
 def delete_comment(request: Request, comment_id: RowId) -> None:
     """Delete a comment (its author or an admin)."""
     user = api_user(request)
-    try:
-        services(request).community.delete_comment(user, comment_id)
-    except (NotFound, NotAllowed) as exc:
-        raise community_error(exc) from exc
+    services(request).community.delete_comment(user, comment_id)
 
 
 @router.get("/papers/{paper_id:path}", response_model=Paper, responses=errors(404))

@@ -24,6 +24,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperboy.config import Settings, load_settings
+from paperboy.services.errors import ServiceError
 from paperboy.services.wiring import Services, build_services
 from paperboy.web.render import PageCache, RequestScope
 
@@ -126,6 +127,7 @@ def _wants_json(request: Request) -> bool:
 
 def _install_error_handlers(app: FastAPI) -> None:
     """JSON errors under /api, friendly pages elsewhere; every failure becomes a clear 4xx where it can."""
+    from paperboy.web.errors import http_status
     from paperboy.web.render import render_error
 
     @app.exception_handler(StarletteHTTPException)
@@ -136,6 +138,18 @@ def _install_error_handlers(app: FastAPI) -> None:
         if _wants_json(request):
             return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
         return render_error(request, exc.status_code, str(exc.detail))
+
+    @app.exception_handler(ServiceError)
+    async def refused(request: Request, exc: ServiceError) -> Response:
+        """A service's refusal, answered once for every route: its kind gives the status."""
+        status = http_status(exc.kind)
+        headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after else None
+        if _wants_json(request):
+            return JSONResponse({"error": str(exc)}, status_code=status, headers=headers)
+        response = render_error(request, status, str(exc))
+        if headers:
+            response.headers.update(headers)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:

@@ -33,6 +33,23 @@ _WHY = {
 }
 
 
+#: The HTTP status of each kind of ``services.errors.ServiceError``: the one place services' refusals meet HTTP.
+STATUS = {
+    "invalid": 400,
+    "not_allowed": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "too_large": 413,
+    "too_many": 429,
+    "unavailable": 503,
+}
+
+
+def http_status(kind: str | None) -> int:
+    """The status a refusal of this kind is answered with (400 for a kind this table does not know)."""
+    return STATUS.get(kind or "invalid", 400)
+
+
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """``responses=`` for a JSON route: the listed 4xx with ``ErrorBody``, and 422 with ``InvalidBody``."""
     out: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody, "description": _WHY[code]} for code in codes}

@@ -15,9 +15,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 
-from paperboy.services.community import NotAllowed, NotFound, Refused
+from paperboy.services.errors import Conflict, Invalid, TooLarge
 from paperboy.services.library import ImportReport, LibraryService
-from paperboy.services.recommend import BadRequest, Recommender
+from paperboy.services.recommend import Recommender
+from paperboy.web.errors import http_status
 from paperboy.web.render import (
     MAX_ROW_ID,
     RowId,
@@ -36,6 +37,8 @@ from paperboy.web.render import (
 )
 
 router = APIRouter(include_in_schema=False)
+#: Refusals shown inside the library page's own forms (a missing collection is a 404 page instead).
+FORM_ERRORS = (Invalid, Conflict, TooLarge)
 FOR_YOU_SIZE = 30
 
 
@@ -67,18 +70,6 @@ def library_marks(paper_id: str) -> dict[str, Any] | None:
 
 
 env.globals["library_marks"] = library_marks
-
-
-def _errors(exc: Exception) -> HTTPException:
-    if isinstance(exc, NotFound):
-        return HTTPException(404, str(exc))
-    if isinstance(exc, NotAllowed):
-        return HTTPException(403, str(exc))
-    if isinstance(exc, Refused):
-        return HTTPException(exc.status, str(exc))
-    if isinstance(exc, BadRequest):
-        return HTTPException(400, str(exc))
-    raise exc
 
 
 def _back(request: Request, default: str) -> str:
@@ -127,10 +118,7 @@ def library_page(
 ) -> HTMLResponse:
     """The user's collections, one collection's papers, the "not interested" list, import and export."""
     if c is not None:
-        try:
-            library(request).collection(user, c)
-        except NotFound as exc:
-            raise _errors(exc) from exc
+        library(request).collection(user, c)
     return _library_page(request, user, c)
 
 
@@ -140,8 +128,8 @@ def create_collection(
 ) -> Response:
     try:
         made = library(request).create_collection(user, name)
-    except Refused as exc:
-        return _library_page(request, user, code=exc.status, error=str(exc))
+    except FORM_ERRORS as exc:
+        return _library_page(request, user, code=http_status(exc.kind), error=str(exc))
     return redirect(f"/library?c={made['id']}")
 
 
@@ -154,19 +142,14 @@ def rename_collection(
 ) -> Response:
     try:
         library(request).rename_collection(user, collection_id, name)
-    except Refused as exc:
-        return _library_page(request, user, collection_id, code=exc.status, error=str(exc))
-    except NotFound as exc:
-        raise _errors(exc) from exc
+    except FORM_ERRORS as exc:
+        return _library_page(request, user, collection_id, code=http_status(exc.kind), error=str(exc))
     return redirect(f"/library?c={collection_id}")
 
 
 @router.post("/library/collections/{collection_id}/delete", dependencies=[Depends(check_csrf)])
 def delete_collection(request: Request, collection_id: RowId, user: dict = Depends(require_user)) -> Response:
-    try:
-        library(request).delete_collection(user, collection_id)
-    except NotFound as exc:
-        raise _errors(exc) from exc
+    library(request).delete_collection(user, collection_id)
     return redirect("/library")
 
 
@@ -177,20 +160,14 @@ def remove_from_collection(
     paper: Annotated[str, Form(max_length=300)] = "",
     user: dict = Depends(require_user),
 ) -> Response:
-    try:
-        library(request).unsave(user, paper, collection_id)
-    except NotFound as exc:
-        raise _errors(exc) from exc
+    library(request).unsave(user, paper, collection_id)
     return redirect(f"/library?c={collection_id}")
 
 
 @router.get("/library/collections/{collection_id}/export.bib")
 def export_collection(request: Request, collection_id: RowId, user: dict = Depends(require_user)) -> Response:
     """A collection as a BibTeX file."""
-    try:
-        name, text = library(request).export_bibtex(user, collection_id)
-    except NotFound as exc:
-        raise _errors(exc) from exc
+    name, text = library(request).export_bibtex(user, collection_id)
     return Response(
         text,
         media_type="application/x-bibtex; charset=utf-8",
@@ -213,8 +190,8 @@ async def import_file(
     data = await file.read(limit + 1)
     try:
         report = library(request).import_file(user, data, file.filename, format, collection_name=collection or None)
-    except Refused as exc:
-        return _library_page(request, user, code=exc.status, error=str(exc))
+    except FORM_ERRORS as exc:
+        return _library_page(request, user, code=http_status(exc.kind), error=str(exc))
     return _library_page(request, user, report.collection["id"], report=report)
 
 
@@ -222,10 +199,7 @@ async def import_file(
 @router.get("/papers/{paper_id:path}/save", response_class=HTMLResponse)
 def save_form(request: Request, paper_id: str, user: dict = Depends(require_user)) -> HTMLResponse:
     """Choose the collections a paper is in."""
-    try:
-        paper = services(request).community.visible_paper(paper_id, user)
-    except NotFound as exc:
-        raise _errors(exc) from exc
+    paper = services(request).community.visible_paper(paper_id, user)
     lib = library(request)
     holding = lib.library.collections_holding(user["id"], paper["id"])
     return render(request, "save.html", paper=paper, collections=lib.collections(user), holding=holding)
@@ -241,10 +215,7 @@ def save(
     user: dict = Depends(require_user),
 ) -> Response:
     """Save a paper (into the "Saved" collection unless another is chosen or named)."""
-    try:
-        library(request).save(user, paper_id, collection, new or None)
-    except (NotFound, Refused) as exc:
-        raise _errors(exc) from exc
+    library(request).save(user, paper_id, collection, new or None)
     return redirect(safe_next(back or None, _back(request, paper_url(paper_id))))
 
 
@@ -257,10 +228,7 @@ def unsave(
     user: dict = Depends(require_user),
 ) -> Response:
     """Take a paper out of one collection (or all of them)."""
-    try:
-        library(request).unsave(user, paper_id, collection)
-    except NotFound as exc:
-        raise _errors(exc) from exc
+    library(request).unsave(user, paper_id, collection)
     return redirect(safe_next(back or None, _back(request, paper_url(paper_id))))
 
 
@@ -272,10 +240,7 @@ def not_interested(
     user: dict = Depends(require_user),
 ) -> Response:
     """Mark a paper "not interested" (or undo it): never recommended again, and a negative example."""
-    try:
-        library(request).not_interested(user, paper_id, on=undo == "0")
-    except NotFound as exc:
-        raise _errors(exc) from exc
+    library(request).not_interested(user, paper_id, on=undo == "0")
     return redirect(_back(request, paper_url(paper_id)))
 
 

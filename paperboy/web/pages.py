@@ -9,14 +9,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from paperboy.services.community import NotAllowed, NotFound, Refused
+from paperboy.services.errors import Invalid, NotAllowed, NotFound, ServiceError
 from paperboy.services.feed import WINDOWS, BadPeriod, parse_period
 from paperboy.services.indexing import read_status
+from paperboy.web.errors import http_status
 from paperboy.web.render import (
     RowId,
     cached_page,
     check_csrf,
-    community_error,
     current_user,
     paper_url,
     redirect,
@@ -186,8 +186,9 @@ def submit(
     """Submit a paper: at once when it is here, else its fetch is queued and its page says how it goes."""
     try:
         submitted = services(request).community.submit(user, paper)
-    except Refused as exc:
-        return _submit_page(request, user, code=exc.status if exc.status < 500 else 400, error=str(exc), value=paper)
+    except ServiceError as exc:  # every refusal is said on the form, beside what was typed
+        status = http_status(exc.kind)
+        return _submit_page(request, user, code=status if status < 500 else 400, error=str(exc), value=paper)
     if submitted["paper"] is not None:
         return redirect(paper_url(submitted["paper"]["id"]))
     return redirect(f"/submit/{submitted['id']}")
@@ -196,10 +197,7 @@ def submit(
 @router.get("/submit/{submission_id}", response_class=HTMLResponse)
 def submission(request: Request, submission_id: RowId, user: dict = Depends(require_user)) -> Response:
     """A submission being fetched (the page reloads itself until it is done), or why it failed."""
-    try:
-        sub = services(request).community.get_submission(user, submission_id)
-    except NotFound as exc:
-        raise community_error(exc) from exc
+    sub = services(request).community.get_submission(user, submission_id)
     if sub["paper"] is not None:
         return redirect(paper_url(sub["paper"]["id"]))
     return render(request, "submission.html", sub=sub)
@@ -249,20 +247,15 @@ def edit_comment(
 ) -> Response:
     try:
         comment = services(request).community.edit_comment(user, comment_id, text)
-    except Refused as exc:
+    except Invalid as exc:
         current = services(request).store.activity.comment(comment_id)
         return render(request, "comment_edit.html", code=400, comment={**(current or {}), "body": text}, error=str(exc))
-    except (NotFound, NotAllowed) as exc:
-        raise community_error(exc) from exc
     return redirect(paper_url(comment["paper_id"]) + f"#c-{comment_id}")
 
 
 @router.post("/comments/{comment_id}/delete", dependencies=[Depends(check_csrf)])
 def delete_comment(request: Request, comment_id: RowId, user: dict = Depends(require_user)) -> Response:
-    try:
-        paper_id = services(request).community.delete_comment(user, comment_id)
-    except (NotFound, NotAllowed) as exc:
-        raise community_error(exc) from exc
+    paper_id = services(request).community.delete_comment(user, comment_id)
     return redirect(paper_url(paper_id) + "#comments")
 
 
@@ -270,10 +263,7 @@ def delete_comment(request: Request, comment_id: RowId, user: dict = Depends(req
 def hide_comment(
     request: Request, comment_id: RowId, hidden: Annotated[str, Form()] = "1", user: dict = Depends(require_user)
 ) -> Response:
-    try:
-        paper_id = services(request).community.hide_comment(user, comment_id, hidden != "0")
-    except (NotFound, NotAllowed) as exc:
-        raise community_error(exc) from exc
+    paper_id = services(request).community.hide_comment(user, comment_id, hidden != "0")
     return redirect(paper_url(paper_id) + f"#c-{comment_id}")
 
 
@@ -282,10 +272,7 @@ def hide_comment(
 def vote(
     request: Request, paper_id: str, up: Annotated[str, Form()] = "1", user: dict = Depends(require_user)
 ) -> Response:
-    try:
-        services(request).community.vote(user, paper_id, up != "0")
-    except NotFound as exc:
-        raise community_error(exc) from exc
+    services(request).community.vote(user, paper_id, up != "0")
     back = request.headers.get("referer", "")
     path = back.split("://", 1)[-1].partition("/")[2] if "://" in back else ""
     return redirect(safe_next("/" + path if path else None, paper_url(paper_id)))
@@ -295,10 +282,7 @@ def vote(
 def add_comment(
     request: Request, paper_id: str, text: Annotated[str, Form()] = "", user: dict = Depends(require_user)
 ) -> Response:
-    try:
-        comment = services(request).community.add_comment(user, paper_id, text)
-    except (NotFound, Refused) as exc:
-        raise community_error(exc) from exc
+    comment = services(request).community.add_comment(user, paper_id, text)
     return redirect(paper_url(paper_id) + f"#c-{comment['id']}")
 
 
@@ -306,10 +290,7 @@ def add_comment(
 def hide_paper(
     request: Request, paper_id: str, hidden: Annotated[str, Form()] = "1", user: dict = Depends(require_user)
 ) -> Response:
-    try:
-        services(request).community.hide_paper(user, paper_id, hidden != "0")
-    except (NotFound, NotAllowed) as exc:
-        raise community_error(exc) from exc
+    services(request).community.hide_paper(user, paper_id, hidden != "0")
     return redirect(paper_url(paper_id))
 
 

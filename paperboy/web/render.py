@@ -220,19 +220,6 @@ def render_error(request: Request, status: int, message: str) -> Response:
     return render(request, "error.html", code=status, title=titles.get(status, "Error"), message=message)
 
 
-def community_error(exc: Exception) -> HTTPException:
-    """The HTTP answer to a refused community action (pages and API alike); re-raises anything else."""
-    from paperboy.services.community import NotAllowed, NotFound, Refused
-
-    if isinstance(exc, NotFound):
-        return HTTPException(404, str(exc))
-    if isinstance(exc, NotAllowed):
-        return HTTPException(403, str(exc))
-    if isinstance(exc, Refused):
-        return HTTPException(exc.status, str(exc))
-    raise exc
-
-
 def redirect(url: str) -> RedirectResponse:
     """After a successful POST: see the result with a GET (post/redirect/get)."""
     return RedirectResponse(url, status_code=303)

@@ -35,7 +35,7 @@ def upgrade() -> None:
         sa.Column("paper_id", sa.String(length=64), nullable=False),
         sa.Column("created_at", sa.String(length=20), nullable=False),
         sa.Column("state", sa.String(length=16), nullable=False),
-        sa.Column("status", sa.Integer(), nullable=True),
+        sa.Column("kind", sa.String(length=16), nullable=True),
         sa.Column("message", sa.Text(), nullable=True),
         sa.Column("finished_at", sa.String(length=20), nullable=True),
         sa.Column("owner", sa.String(length=80), nullable=True),
