@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from paperboy.web.text import paragraphs, preview
+from paperboy.services.text import preview
+from paperboy.web.text import paragraphs
 
 
 @pytest.mark.parametrize(
@@ -42,3 +43,13 @@ def test_latex_is_converted_before_links_are_found():
 
 def test_previews_stay_plain_text():
     assert "<a" not in preview("see https://x.org/" + "y" * 300, 50)
+
+
+def test_pages_and_mail_read_a_title_the_same_way():
+    """One readable(): braces and LaTeX are cleaned in a digest as on the site."""
+    from paperboy.services import digest_mail
+    from paperboy.web.render import env
+
+    title = "Scaling {GPT} models to $10^{9}$ tokens"
+    assert digest_mail.readable is env.filters["readable"]
+    assert "{" not in env.filters["readable"](title) and "GPT" in env.filters["readable"](title)

@@ -28,13 +28,13 @@ import time
 from dataclasses import dataclass
 from email.header import Header
 from email.utils import formataddr, formatdate, parseaddr
-from functools import lru_cache
 from typing import Any
 from urllib.parse import quote
 
 from paperboy.config import Settings
 from paperboy.services.digest import Digest
 from paperboy.services.subscriptions import Links
+from paperboy.services.text import readable
 from paperboy.sources.normalize import http_url
 
 #: Characters of abstract shown per paper.
@@ -43,27 +43,11 @@ ABSTRACT_CHARS = 300
 AUTHORS_SHOWN = 6
 WIDTH = 76
 _SPACES = re.compile(r"\s+")
-_LATEXISH = re.compile(r"[\\$]")
 _HEADER_SAFE = re.compile(r"^[\x20-\x7e]*$")
 _A = 'style="color:#0b57d0;"'
 _BOUNDARIES = itertools.count(1)
 #: Where a digest's own "why this paper" line goes in a shared paper fragment.
 _WHY = "\x00why\x00"
-
-
-@lru_cache(maxsize=50_000)
-def readable(text: str | None) -> str:
-    """Text on one line, with LaTeX markup turned into Unicode where there is any (cached: costly)."""
-    text = _SPACES.sub(" ", text or "").strip()
-    if not _LATEXISH.search(text):
-        return text
-    try:
-        from pylatexenc.latex2text import LatexNodes2Text
-
-        converted = LatexNodes2Text(math_mode="text", strict_latex_spaces=False).latex_to_text(text)
-    except Exception:  # unparseable markup: the source is still readable
-        return text
-    return _SPACES.sub(" ", converted).strip() or text
 
 
 def shorten(text: str, limit: int = ABSTRACT_CHARS) -> str:

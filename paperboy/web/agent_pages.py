@@ -16,8 +16,8 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from paperboy.services.errors import NotFound
+from paperboy.services.text import readable
 from paperboy.sources.normalize import http_url
-from paperboy.web import text
 from paperboy.web.render import cached_bytes, paper_url, services, site_url
 
 router = APIRouter(include_in_schema=False)
@@ -40,7 +40,7 @@ def _link(label: str, url: str | None) -> str | None:
 
 def paper_markdown(paper: dict[str, Any], similar: list[dict[str, Any]], site: str) -> str:
     """A paper page as Markdown: what Hugging Face's ``/papers/{id}.md`` holds when it has no full text."""
-    lines = [f"# {_md(text.readable(paper['title']))}", ""]
+    lines = [f"# {_md(readable(paper['title']))}", ""]
     affiliations = paper.get("affiliations") or []
     authors = []
     for i, name in enumerate(paper["authors"]):
@@ -72,15 +72,15 @@ def paper_markdown(paper: dict[str, Any], similar: list[dict[str, Any]], site: s
     if paper.get("journal_ref"):
         lines += [f"**Journal reference:** {_md(paper['journal_ref'])}", ""]
     if paper.get("comment"):
-        lines += [f"**Comment:** {_md(text.readable(paper['comment']))}", ""]
-    lines += ["## Abstract", "", _md(text.readable(paper["abstract"])) or "(no abstract)", ""]
+        lines += [f"**Comment:** {_md(readable(paper['comment']))}", ""]
+    lines += ["## Abstract", "", _md(readable(paper["abstract"])) or "(no abstract)", ""]
     ai_summary = (paper.get("hf") or {}).get("ai_summary")
     if ai_summary:
         lines += ["## AI summary (from Hugging Face)", "", _md(ai_summary), ""]
     lines += ["## Similar papers", ""]
     if similar:
         for other in similar:
-            title = _md(text.readable(other["title"]))
+            title = _md(readable(other["title"]))
             lines.append(f"- [{title}](<{site}{paper_url(other['id'])}.md>) ({_md(other['id'])})")
     else:
         lines.append("None found yet (the similar papers appear once the papers are embedded).")

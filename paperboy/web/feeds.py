@@ -19,8 +19,8 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from paperboy.services.feed import WINDOWS
+from paperboy.services.text import readable
 from paperboy.sources.normalize import http_url
-from paperboy.web import text
 from paperboy.web.errors import page_errors
 from paperboy.web.render import cached_bytes, paper_url, services, site_url, store_changed_at
 
@@ -91,7 +91,7 @@ def atom_body(
     for paper in reversed(papers):  # feedgen prepends: add in reverse to keep our order
         entry = gen.add_entry(_Entry())
         entry.id(_xml(f"tag:{host},2026:paper:{paper['id']}"))
-        entry.title(_xml(text.readable(paper["title"])) or _xml(paper["id"]))
+        entry.title(_xml(readable(paper["title"])) or _xml(paper["id"]))
         entry.link(href=f"{base}{paper_url(paper['id'])}", rel="alternate", type="text/html")
         pdf = http_url(paper.get("pdf_url"))
         if pdf:  # only http(s): a javascript: link in a feed reader is as bad as on a page
@@ -106,7 +106,7 @@ def atom_body(
         for cat in filter(None, map(_xml, paper["categories"])):
             entry.category(term=cat)
         votes = paper.get("upvotes") or 0
-        entry.summary(_xml(f"{text.readable(paper['abstract'])} ({votes} upvote{'' if votes == 1 else 's'})"))
+        entry.summary(_xml(f"{readable(paper['abstract'])} ({votes} upvote{'' if votes == 1 else 's'})"))
     return gen.atom_str(pretty=False)
 
 

@@ -29,6 +29,7 @@ from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from paperboy.services.text import preview, readable
 from paperboy.sources.normalize import http_url
 from paperboy.web import text
 
@@ -43,8 +44,8 @@ CSRF_HEADER = "x-csrf-token"
 
 templates = Jinja2Templates(directory=str(__import__("pathlib").Path(__file__).with_name("templates")))
 env = templates.env
-env.filters["readable"] = text.readable
-env.filters["preview"] = text.preview
+env.filters["readable"] = readable
+env.filters["preview"] = preview
 env.filters["markdown"] = text.render_markdown
 env.filters["paragraphs"] = text.paragraphs
 env.filters["author_links"] = text.author_links
