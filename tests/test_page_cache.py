@@ -68,7 +68,7 @@ def test_an_import_and_a_comment_invalidate_cached_pages(web):
 
 
 def test_the_cache_stays_within_its_memory_budget(web, monkeypatch):
-    from paperboy.web import render
+    from paperboy.web import page_cache as render
 
     monkeypatch.setattr(render, "PAGE_CACHE_BYTES", 200_000)
     anonymous = web.browser()

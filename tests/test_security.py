@@ -434,7 +434,7 @@ def _held(cache: Any) -> int:
 
 def test_long_urls_cannot_grow_the_page_cache_past_its_budget(tmp_path, monkeypatch, fast_hashes):
     from paperboy.config import load_settings
-    from paperboy.web import render
+    from paperboy.web import page_cache as render
 
     budget = 2_000_000
     monkeypatch.setattr(render, "PAGE_CACHE_BYTES", budget)
@@ -725,7 +725,7 @@ def test_huge_integers_anywhere_are_refused_not_crashed(settings, fast_hashes):
 def test_imported_text_cannot_carry_the_cached_pages_csrf_marker(settings, fast_hashes):
     """An abstract holding the cache's token marker inside a URL must not become a link with each
     visitor's CSRF token (the marker was a fixed string; now it is random per process)."""
-    from paperboy.web import render as render_module
+    from paperboy.web import page_cache as render_module
 
     marks = ["\x00csrf\x00", render_module._CSRF_MARK[:6]]
     record = {

@@ -8,19 +8,18 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
 from paperboy.services.accounts import AccountError, Busy, Session, TooManyAttempts
+from paperboy.web.context import services
 from paperboy.web.errors import http_status
 from paperboy.web.pages import voted_ids
-from paperboy.web.render import (
+from paperboy.web.render import redirect, render
+from paperboy.web.security import (
     SESSION_COOKIE,
     RowId,
     check_csrf,
     current_user,
-    redirect,
-    render,
     require_user,
     safe_next,
     secure_cookies,
-    services,
     session_token,
     set_csrf_cookie,
 )

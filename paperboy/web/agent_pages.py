@@ -18,7 +18,9 @@ from fastapi.responses import Response
 from paperboy.services.errors import NotFound
 from paperboy.services.text import readable
 from paperboy.sources.normalize import http_url
-from paperboy.web.render import cached_bytes, paper_url, services, site_url
+from paperboy.web.context import services, site_url
+from paperboy.web.page_cache import cached_bytes
+from paperboy.web.render import paper_url
 
 router = APIRouter(include_in_schema=False)
 MARKDOWN = "text/markdown; charset=utf-8"

@@ -16,16 +16,10 @@ from pydantic import BaseModel, Field, TypeAdapter
 
 from paperboy.services.errors import NotFound
 from paperboy.services.feed import BadPeriod, Period, parse_period
+from paperboy.web.context import services
 from paperboy.web.errors import errors, http_status
-from paperboy.web.render import (
-    CSRF_COOKIE,
-    CSRF_HEADER,
-    RowId,
-    cached_json,
-    conditional,
-    current_user,
-    services,
-)
+from paperboy.web.page_cache import cached_json, conditional
+from paperboy.web.security import CSRF_COOKIE, CSRF_HEADER, RowId, current_user
 from paperboy.web.shapes import Paper, PaperItem, item_json, paper_json
 
 router = APIRouter(prefix="/api", tags=["api"])

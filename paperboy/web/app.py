@@ -26,7 +26,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from paperboy.config import Settings, load_settings
 from paperboy.services.errors import ServiceError
 from paperboy.services.wiring import Services, build_services
-from paperboy.web.render import PageCache, RequestScope
+from paperboy.web.context import RequestScope
+from paperboy.web.page_cache import PageCache
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent

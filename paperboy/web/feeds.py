@@ -21,8 +21,10 @@ from lxml import etree
 from paperboy.services.feed import WINDOWS
 from paperboy.services.text import readable
 from paperboy.sources.normalize import http_url
+from paperboy.web.context import services, site_url
 from paperboy.web.errors import page_errors
-from paperboy.web.render import cached_bytes, paper_url, services, site_url, store_changed_at
+from paperboy.web.page_cache import cached_bytes, store_changed_at
+from paperboy.web.render import paper_url
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
 ATOM = "application/atom+xml; charset=utf-8"

@@ -18,23 +18,10 @@ from fastapi.responses import HTMLResponse, Response
 from paperboy.services.errors import Conflict, Invalid, TooLarge
 from paperboy.services.library import ImportReport, LibraryService
 from paperboy.services.recommend import Recommender
+from paperboy.web.context import current_scope, services, site_url
 from paperboy.web.errors import http_status
-from paperboy.web.render import (
-    MAX_ROW_ID,
-    RowId,
-    check_csrf,
-    csrf_token,
-    current_scope,
-    current_user,
-    env,
-    paper_url,
-    redirect,
-    render,
-    require_user,
-    safe_next,
-    services,
-    site_url,
-)
+from paperboy.web.render import env, paper_url, redirect, render
+from paperboy.web.security import MAX_ROW_ID, RowId, check_csrf, csrf_token, current_user, require_user, safe_next
 
 router = APIRouter(include_in_schema=False)
 #: Refusals shown inside the library page's own forms (a missing collection is a 404 page instead).
@@ -312,7 +299,7 @@ def new_feed_link(request: Request, user: dict = Depends(require_user)) -> HTMLR
 def for_you_feed(request: Request, token: Annotated[str, Query(max_length=200)] = "") -> Response:
     """A user's "for you" papers as Atom, for feed readers (the token in the link stands for the user)."""
     from paperboy.web.feeds import ATOM, atom_body
-    from paperboy.web.render import conditional
+    from paperboy.web.page_cache import conditional
 
     user = library(request).feed_user(token)
     if user is None:

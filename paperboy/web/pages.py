@@ -12,19 +12,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from paperboy.services.errors import Invalid, NotAllowed, NotFound, ServiceError
 from paperboy.services.feed import WINDOWS, BadPeriod, parse_period
 from paperboy.services.indexing import read_status
+from paperboy.web.context import services
 from paperboy.web.errors import http_status
-from paperboy.web.render import (
-    RowId,
-    cached_page,
-    check_csrf,
-    current_user,
-    paper_url,
-    redirect,
-    render,
-    require_user,
-    safe_next,
-    services,
-)
+from paperboy.web.page_cache import cached_page
+from paperboy.web.render import paper_url, redirect, render
+from paperboy.web.security import RowId, check_csrf, current_user, require_user, safe_next
 
 router = APIRouter(include_in_schema=False)
 Page = Annotated[int, Query(ge=1, le=10_000)]

@@ -15,8 +15,8 @@ from pydantic import BaseModel, Field
 
 from paperboy.services.recommend import MAX_LIMIT, BadRequest, Recommendations, Recommender
 from paperboy.web.api import PaperItem, api_user, item_json
+from paperboy.web.context import services
 from paperboy.web.errors import errors
-from paperboy.web.render import services
 
 router = APIRouter(prefix="/api", tags=["recommendations"])
 

@@ -21,7 +21,9 @@ from paperboy.services.accounts import TooManyAttempts
 from paperboy.services.digest import WEEKDAYS, weekday_number
 from paperboy.services.mail import MailError
 from paperboy.services.subscriptions import SECTION_LABELS, SECTIONS, Subscribing, SubscriptionError
-from paperboy.web.render import check_csrf, redirect, render, services
+from paperboy.web.context import services
+from paperboy.web.render import redirect, render
+from paperboy.web.security import check_csrf
 
 router = APIRouter(include_in_schema=False)
 Text = Annotated[str, Form(max_length=4000)]

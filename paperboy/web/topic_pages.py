@@ -22,17 +22,10 @@ from markupsafe import Markup
 
 from paperboy.services.onboarding import BadPick, parse_box, start_from_picks
 from paperboy.services.topic_views import TopicIndex, TopicViews
-from paperboy.web.render import (
-    cached_page,
-    check_csrf,
-    current_scope,
-    current_user,
-    env,
-    redirect,
-    render,
-    require_user,
-    services,
-)
+from paperboy.web.context import current_scope, services
+from paperboy.web.page_cache import cached_page
+from paperboy.web.render import env, redirect, render
+from paperboy.web.security import check_csrf, current_user, require_user
 
 router = APIRouter(include_in_schema=False)
 TOPIC_PAGE = 30

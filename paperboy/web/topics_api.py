@@ -16,8 +16,9 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from paperboy.services.topic_views import MapData, TopicIndex
 from paperboy.web.api import item_json
+from paperboy.web.context import services
 from paperboy.web.errors import errors
-from paperboy.web.render import current_user, services
+from paperboy.web.security import current_user
 
 router = APIRouter(prefix="/api", tags=["topics"])
 
