@@ -169,3 +169,18 @@ def test_rekeyed_paper_loses_its_old_vector(store):
     store.ingest("jsonl", "corpus", [rec(id="2502.00099", title="Deep things")])
     assert [p["id"] for p in store.papers_to_embed("m")] == ["2502.00099"]
     assert [row[0] for page in store.iter_vectors("m") for row in page] == []
+
+
+def test_one_list_of_paper_columns():
+    """A paper row is made of exactly the content columns (plus its id), and the store shows all of
+    them but the bookkeeping ones: one list, in merge.py, decides."""
+    from paperboy.sources.base import finish
+    from paperboy.sources.record import PaperRecord
+    from paperboy.store import PAPER_FIELDS
+    from paperboy.store import schema as t
+    from paperboy.store.merge import BOOKKEEPING, CONTENT, new_row
+
+    row = new_row(finish(PaperRecord(id="2501.00001", title="T", source="jsonl")), "2501.00001")
+    assert set(row) == {"id", *CONTENT}
+    assert set(PAPER_FIELDS) == {"id", *CONTENT} - set(BOOKKEEPING)
+    assert set(CONTENT) <= set(t.papers.c.keys())

@@ -147,6 +147,12 @@ def _earliest(a: str | None, b: str | None) -> str | None:
     return min(a, b) if a and b else a or b
 
 
+#: Content columns kept for matching and ranking records, not shown to readers.
+BOOKKEEPING = ("is_arxiv", "title_key", "primary_category", "field_rank")
+#: Columns that describe a paper to its readers: its id and its content less the bookkeeping.
+PAPER_FIELDS = ("id", *(name for name in CONTENT if name not in BOOKKEEPING))
+
+
 def _latest(a: str | None, b: str | None) -> str | None:
     return max(a, b) if a and b else a or b
 

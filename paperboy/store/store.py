@@ -32,33 +32,6 @@ from paperboy.store.submissions import Submissions
 from paperboy.store.subscriptions import Subscriptions
 from paperboy.store.topics import TopicStore
 
-#: Columns that describe a paper to its readers (bookkeeping left out).
-PAPER_FIELDS = (
-    "id",
-    "version",
-    "versions",
-    "title",
-    "abstract",
-    "authors",
-    "affiliations",
-    "categories",
-    "comment",
-    "journal_ref",
-    "doi",
-    "dois",
-    "license",
-    "abs_url",
-    "pdf_url",
-    "code_url",
-    "project_url",
-    "published",
-    "updated",
-    "announced",
-    "source_upvotes",
-    "hf",
-    "sources",
-)
-
 
 class SourceHashes:
     """``ids -> {id: record hash}`` for one source, as the store holds them now.

@@ -12,66 +12,19 @@ layer (services/delivery.py) documents the resulting guarantee.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, delete, func, insert, or_, select, union_all, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, or_, select, union_all, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy.store import schema as t
-from paperboy.store.dialect import _insert_for, in_values, insert_ignore
+from paperboy.store.dialect import CompiledStatement, in_values, insert_ignore, insert_ignore_statement
 from paperboy.store.people import Conflict
 from paperboy.store.rows import as_dict
 
 sub, send, sent = t.subscribers.c, t.digest_sends.c, t.digest_papers.c
 p = t.papers.c
-
-
-def insert_ignore_statement(conn: Connection, table: Any, keys: list[str]) -> Any:
-    """``INSERT … ON CONFLICT (keys) DO NOTHING`` for the connection's backend."""
-    return _insert_for(conn)(table).on_conflict_do_nothing(index_elements=keys)
-
-
-class _Prepared:
-    """A Core statement compiled once per backend and run through the driver directly.
-
-    Why: recording a sent digest happens 10,000 times a run, and SQLAlchemy's work per execution
-    (cache keys, parameter processing, ``insertmanyvalues``) cost more than SQLite's.  Only for
-    statements whose values need no conversion (no JSON, dates as strings).
-    """
-
-    def __init__(self, make: Callable[[Connection], Any], columns: tuple[str, ...] | None = None) -> None:
-        self.make = make
-        self.columns = columns
-        self._compiled: dict[str, tuple[str, list[str] | None, dict[str, Any]]] = {}
-
-    def rows(self, conn: Connection, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        """The rows a query returns, as plain tuples."""
-        sql, order, defaults = self._compile(conn)
-        values = {**defaults, **params}
-        return conn.exec_driver_sql(sql, tuple(values[k] for k in order) if order is not None else values).all()
-
-    def _compile(self, conn: Connection) -> tuple[str, list[str] | None, dict[str, Any]]:
-        name = conn.dialect.name
-        if name not in self._compiled:
-            kw = {"column_keys": list(self.columns)} if self.columns else {}
-            compiled = self.make(conn).compile(dialect=conn.dialect, **kw)
-            order = list(compiled.positiontup) if compiled.positional else None
-            defaults = {key: bind.value for key, bind in compiled.binds.items() if not bind.required}
-            self._compiled[name] = (str(compiled), order, defaults)
-        return self._compiled[name]
-
-    def run(self, conn: Connection, params: dict[str, Any] | list[dict[str, Any]]) -> None:
-        sql, order, defaults = self._compile(conn)
-        many = isinstance(params, list)
-        rows = params if many else [params]
-        if not rows:
-            return
-        values = [
-            tuple({**defaults, **row}[key] for key in order) if order is not None else {**defaults, **row}
-            for row in rows
-        ]
-        conn.exec_driver_sql(sql, values if many else values[0])
 
 
 def _liked_query() -> Any:
@@ -105,7 +58,7 @@ def _liked_query() -> Any:
     )
 
 
-_LIKED = _Prepared(lambda conn: _liked_query())
+_LIKED = CompiledStatement(lambda conn: _liked_query())
 
 
 def _excluded_query() -> Any:
@@ -120,21 +73,21 @@ def _excluded_query() -> Any:
     )
 
 
-_EXCLUDED = _Prepared(lambda conn: _excluded_query())
+_EXCLUDED = CompiledStatement(lambda conn: _excluded_query())
 
 
-_MARK_SENT = _Prepared(
+_MARK_SENT = CompiledStatement(
     lambda conn: (
         update(t.digest_sends)
         .where(send.subscriber_id == bindparam("sid"), send.period == bindparam("period"))
         .values(state="sent", sent_at=bindparam("now"), error=None)
     )
 )
-_SENT_PAPERS = _Prepared(
+_SENT_PAPERS = CompiledStatement(
     lambda conn: insert_ignore_statement(conn, t.digest_papers, ["subscriber_id", "paper_id"]),
     ("subscriber_id", "paper_id", "period"),
 )
-_MOVE_WINDOW = _Prepared(
+_MOVE_WINDOW = CompiledStatement(
     lambda conn: (
         update(t.subscribers)
         .where(sub.id == bindparam("sid"))

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 
 from paperboy.store import schema as t
 from paperboy.store.activity import _bump
-from paperboy.store.dialect import _insert_for, in_values, insert_tuples
+from paperboy.store.dialect import in_values, insert_for, insert_tuples
 from paperboy.store.rows import as_dict
 
 b, tp, pt, pk, kp = t.topic_builds.c, t.topics.c, t.paper_topics.c, t.paper_keywords.c, t.keyword_papers.c
@@ -28,7 +28,7 @@ Placement = tuple[str, int, int, float, float, float]
 def _bump_topics(conn: Any) -> None:
     """Count one more change to topics (``TopicStore.mark``) and to what pages show (``activity``)."""
     _bump(conn)
-    stmt = _insert_for(conn)(t.counters).values(name="topics", value=1)
+    stmt = insert_for(conn)(t.counters).values(name="topics", value=1)
     conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_={"value": t.counters.c.value + 1}))
 
 
