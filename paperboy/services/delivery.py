@@ -37,7 +37,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
@@ -277,6 +277,21 @@ def open_keyword(settings: Settings, store: Store, write: bool = True) -> Any:
     return index
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What one digest run is asked to do (``send_digests`` documents each)."""
+
+    today: date
+    only: str | None = None
+    dry_run: bool = False
+    sender: Sender | None = None
+    keyword: Any = None
+    write_index: bool = True
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    stop: threading.Event | None = None
+    partition: tuple[int, int] | None = None
+
+
 def send_digests(
     store: Store,
     settings: Settings,
@@ -298,113 +313,123 @@ def send_digests(
     ``write_index``: caught up with the store first).  ``sender``: hand every message to this one
     (tests); else ``digest_connections`` senders, each with its own SMTP connection, share the rate.
 
-    The run is a pipeline: this thread builds, claims and renders digests while sender threads hand
-    the previous ones over, so waiting for the server's replies costs no building time.  Each digest
-    still goes claim, hand-over, record, in that order; an error in any thread ends the run and every
-    claimed digest not handed over is released for the next run.
-
     Big runs use one process per core (``digest_workers``): each takes the subscribers whose id
     falls in its ``partition`` ``(k, n)``, with its own store connection, index and senders.
     """
-    today = today or today_in(settings, clock())
-    report = RunReport(today, dry_run)
-    subs = store.subscriptions
-    subscribers = subs.active(only)
-    if partition is None:
-        workers = _workers(settings, len(subscribers)) if sender is None else 1
+    options = RunOptions(
+        today or today_in(settings, clock()), only, dry_run, sender, keyword, write_index, clock, stop, partition
+    )
+    if partition is None and sender is None:
+        workers = _workers(settings, len(store.subscriptions.active(only)))
         if workers > 1:
-            helpers = _Helpers(settings, today, only, dry_run, workers)
+            helpers = _Helpers(settings, options.today, only, dry_run, workers)
             try:
-                own = send_digests(
-                    store,
-                    settings,
-                    today,
-                    only=only,
-                    dry_run=dry_run,
-                    sender=sender,
-                    keyword=keyword,
-                    write_index=write_index,
-                    clock=clock,
-                    stop=stop,
-                    partition=(0, workers),
-                )
+                own = DigestRun(store, settings, replace(options, partition=(0, workers))).execute()
             finally:
                 reports = helpers.join()
-            return _merged(today, dry_run, [own, *reports])
-    else:
-        subscribers = [s for s in subscribers if s["id"] % partition[1] == partition[0]]
-    if keyword is None and any(s["searches"] and "searches" in s["sections"] for s in subscribers):
-        keyword = open_keyword(settings, store, write=write_index)
-    builder = DigestBuilder(store, settings, keyword)
-    subscribing = Subscribing(store, settings, clock=clock)
-    owner = f"{HOST}:{os.getpid()}:{os.urandom(4).hex()}"
-    renderer = Renderer(settings)
-    periods = {s["id"]: builder.period(s, today) for s in subscribers}
-    logged = subs.send_rows([s["id"] for s in subscribers], {k: v for k, v in periods.items() if v})
-    if sender is not None:
-        senders = [sender]
-    else:
-        per_minute = settings.digest_rate_per_minute
-        if partition is not None and per_minute > 0:  # the run's limit, shared by its processes
-            per_minute = max(1, per_minute // partition[1])
+            return _merged(options.today, dry_run, [own, *reports])
+    return DigestRun(store, settings, options).execute()
+
+
+class DigestRun:
+    """One run over one share of the subscribers, as a pipeline: this thread builds, claims and
+    renders digests while sender threads hand the previous ones over, so waiting for the server's
+    replies costs no building time.  Each digest still goes claim, hand-over, record, in that order;
+    an error in any thread ends the run and every claimed digest not handed over is released."""
+
+    def __init__(self, store: Store, settings: Settings, options: RunOptions) -> None:
+        self.store, self.settings, self.options = store, settings, options
+        self.subs = store.subscriptions
+        self.report = RunReport(options.today, options.dry_run)
+        self.owner = f"{HOST}:{os.getpid()}:{os.urandom(4).hex()}"
+        #: Digests built, waiting to be claimed together (one transaction per ``CLAIM_BATCH``).
+        self.batch: list[tuple[Digest, dict[str, Any], Any]] = []
+        #: Claimed digests not yet handed to the senders: released if the run dies.
+        self.unqueued: list[Digest] = []
+
+    def execute(self) -> RunReport:
+        """Build, claim and hand over every due digest of this share; the report of what happened."""
+        o, subscribers = self.options, self._subscribers()
+        keyword = o.keyword
+        if keyword is None and any(s["searches"] and "searches" in s["sections"] for s in subscribers):
+            keyword = open_keyword(self.settings, self.store, write=o.write_index)
+        builder = DigestBuilder(self.store, self.settings, keyword)
+        subscribing = Subscribing(self.store, self.settings, clock=o.clock)
+        renderer = Renderer(self.settings)
+        periods = {s["id"]: builder.period(s, o.today) for s in subscribers}
+        logged = self.subs.send_rows([s["id"] for s in subscribers], {k: v for k, v in periods.items() if v})
+        self.pipeline = _Pipeline(self.store, self._senders(), self.owner, self.report, o.clock, close=o.sender is None)
+        try:
+            for subscriber in subscribers:
+                if (o.stop is not None and o.stop.is_set()) or self.pipeline.failed.is_set():
+                    break
+                period = periods[subscriber["id"]]
+                if period is None:
+                    self.report.not_due.append(subscriber["email"])
+                    continue
+                found = _prepare(
+                    builder, subscriber, period, o.today, logged.get(subscriber["id"]), self.owner, self.report,
+                    o.clock(), o.dry_run,
+                )  # fmt: skip
+                if found is None:
+                    continue
+                digest, claim = found
+                msg = renderer.render(digest, subscribing.links(subscriber), digest.message_id)
+                if claim is None:  # a claim taken over: already ours
+                    self._queue([(digest, msg)])
+                else:
+                    self.batch.append((digest, claim, msg))
+                    if len(self.batch) >= CLAIM_BATCH:
+                        self._claim_batch()
+            if self.batch and not self.pipeline.failed.is_set():
+                self._claim_batch()
+        except BaseException:
+            self.pipeline.failed.set()
+            for digest in self.unqueued:  # claimed, never queued: free them for the next run
+                why = "the run ended before this digest was handed over"
+                self.subs.release(digest.subscriber["id"], digest.period, self.owner, why)
+            raise
+        finally:
+            self.pipeline.finish()
+        log.info("digest run for %s: %s", o.today, self.report.summary())
+        return self.report
+
+    def _subscribers(self) -> list[dict[str, Any]]:
+        """The active subscribers of this run's share."""
+        subscribers = self.subs.active(self.options.only)
+        if self.options.partition is not None:
+            k, n = self.options.partition
+            subscribers = [s for s in subscribers if s["id"] % n == k]
+        return subscribers
+
+    def _senders(self) -> list[Sender]:
+        """The given sender (tests), else ``digest_connections`` SMTP senders sharing this share of the rate."""
+        if self.options.sender is not None:
+            return [self.options.sender]
+        per_minute = self.settings.digest_rate_per_minute
+        if self.options.partition is not None and per_minute > 0:  # the run's limit, shared by its processes
+            per_minute = max(1, per_minute // self.options.partition[1])
         rate = RateLimit(per_minute)
-        senders = [Sender(settings, rate=rate) for _ in range(max(1, settings.digest_connections))]
-    pipeline = _Pipeline(store, senders, owner, report, clock, close=sender is None)
-    batch: list[tuple[Digest, dict[str, Any], Any]] = []
-    unqueued: list[Digest] = []
+        return [Sender(self.settings, rate=rate) for _ in range(max(1, self.settings.digest_connections))]
 
-    def queue_all(digests: list[tuple[Digest, Any]]) -> None:
+    def _queue(self, digests: list[tuple[Digest, Any]]) -> None:
         """Queue claimed digests; until queued, each is in ``unqueued`` (released if the run dies)."""
-        unqueued[:] = [digest for digest, _ in digests]
+        self.unqueued[:] = [digest for digest, _ in digests]
         for digest, msg in digests:
-            pipeline.put(digest, msg)
-            unqueued.pop(0)
+            self.pipeline.put(digest, msg)
+            self.unqueued.pop(0)
 
-    def claim_batch() -> None:
+    def _claim_batch(self) -> None:
         """Claim the batch's digests in one transaction; queue the ones that are ours."""
-        won = subs.claim([row for _, row, _ in batch], owner)
+        won = self.subs.claim([row for _, row, _ in self.batch], self.owner)
         mine = []
-        for digest, row, msg in batch:
+        for digest, row, msg in self.batch:
             if (row["subscriber_id"], row["period"]) in won:
                 mine.append((digest, msg))
             else:  # another sender was first
-                report.busy.append(digest.subscriber["email"])
-        batch.clear()
-        queue_all(mine)
-
-    try:
-        for subscriber in subscribers:
-            if (stop is not None and stop.is_set()) or pipeline.failed.is_set():
-                break
-            email, period = subscriber["email"], periods[subscriber["id"]]
-            if period is None:
-                report.not_due.append(email)
-                continue
-            row = logged.get(subscriber["id"])
-            found = _prepare(builder, subscriber, period, today, row, owner, report, clock(), dry_run)
-            if found is None:
-                continue
-            digest, claim = found
-            msg = renderer.render(digest, subscribing.links(subscriber), digest.message_id)
-            if claim is None:  # a claim taken over: already ours
-                queue_all([(digest, msg)])
-            else:
-                batch.append((digest, claim, msg))
-                if len(batch) >= CLAIM_BATCH:
-                    claim_batch()
-        if batch and not pipeline.failed.is_set():
-            claim_batch()
-    except BaseException:
-        pipeline.failed.set()
-        for digest in unqueued:  # claimed, never queued: free them for the next run
-            subs.release(
-                digest.subscriber["id"], digest.period, owner, "the run ended before this digest was handed over"
-            )
-        raise
-    finally:
-        pipeline.finish()
-    log.info("digest run for %s: %s", today, report.summary())
-    return report
+                self.report.busy.append(digest.subscriber["email"])
+        self.batch.clear()
+        self._queue(mine)
 
 
 def _workers(settings: Settings, due: int) -> int:

@@ -21,7 +21,7 @@ from paperboy.sources.normalize import author_key, is_arxiv_id
 from paperboy.sources.record import Checkpoint, Item, PaperRecord, Rejection
 from paperboy.store import schema as t
 from paperboy.store.dialect import bulk_insert, in_values, insert_tuples, upsert
-from paperboy.store.merge import merge, same_content
+from paperboy.store.merge import matching_id, merge, prefer, same_content
 from paperboy.store.owners import this_owner
 from paperboy.store.pipeline import Prepared
 from paperboy.store.rows import as_dict
@@ -101,9 +101,16 @@ class _Batch:
 
     def classify(self, records: list[Prepared]) -> list[tuple[Prepared, str | None]]:
         """Pair each record with the stored id it matches (or None), skipping identical re-imports."""
-        with_id = list({p.row["id"] for p in records if p.row["id"]})
+        todo = self._changed(records)
+        for row in self._load_rows(t.papers.c.id, [p.row["id"] for p in todo if p.row["id"]]):
+            self.stored[row["id"]] = row
+        by_doi, by_title = self._candidates(todo)
+        return [(p, matching_id(p.row, self.stored, by_doi, by_title)) for p in todo]
+
+    def _changed(self, records: list[Prepared]) -> list[Prepared]:
+        """The records that are not exactly what this source gave last time (those count as unchanged)."""
         known: dict[str, str | None] = {}
-        for chunk in _chunks(with_id):
+        for chunk in _chunks(list({p.row["id"] for p in records if p.row["id"]})):
             query = select(t.paper_sources.c.paper_id, t.paper_sources.c.record_hash).where(
                 t.paper_sources.c.source == self.source, in_values(self.conn, t.paper_sources.c.paper_id, chunk)
             )
@@ -120,10 +127,14 @@ class _Batch:
             todo.append(p)
             if rid:
                 self.hashes[rid] = p.hash
-        for row in self._load_rows(t.papers.c.id, [p.row["id"] for p in todo if p.row["id"]]):
-            self.stored[row["id"]] = row
-        # Records without an id match by DOI, then by normalized title; so do arXiv records
-        # whose paper is in the store only under a made-up id (e.g. from a Hugging Face page).
+        return todo
+
+    def _candidates(self, todo: list[Prepared]) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """Stored papers that records without a stored id may be (by DOI, lower-cased; by title key).
+
+        Records without an id match by DOI, then by normalized title; so do arXiv records whose
+        paper is in the store only under a made-up id (e.g. from a Hugging Face page).
+        """
         orphans = [
             p
             for p in todo
@@ -131,30 +142,18 @@ class _Batch:
         ]
         by_doi: dict[str, dict[str, Any]] = {}
         by_title: dict[str, dict[str, Any]] = {}
-        if orphans:
-            dois = list({p.row["doi"].lower() for p in orphans if p.row["doi"]})
-            keys = list({p.row["title_key"] for p in orphans})
-            found = self._load_rows(func.lower(t.papers.c.doi), dois) + self._load_rows(t.papers.c.title_key, keys)
-            for row in found:
-                self.stored.setdefault(row["id"], row)
-                if row["doi"]:
-                    by_doi.setdefault(row["doi"].lower(), row)
-                # prefer arXiv papers, then the oldest, when titles collide
-                best = by_title.get(row["title_key"])
-                if best is None or (row["is_arxiv"], -row["seq"]) > (best["is_arxiv"], -best["seq"]):
-                    by_title[row["title_key"]] = row
-        out = []
-        for p in todo:
-            rid, doi = p.row["id"], p.row["doi"]
-            match: str | None = None
-            if rid and rid in self.stored:
-                match = rid
-            elif rid is None or p.row["is_arxiv"]:
-                row = (by_doi.get(doi.lower()) if doi else None) or by_title.get(p.row["title_key"])
-                if row is not None and (rid is None or not row["is_arxiv"]):
-                    match = row["id"]
-            out.append((p, match))
-        return out
+        if not orphans:
+            return by_doi, by_title
+        dois = list({p.row["doi"].lower() for p in orphans if p.row["doi"]})
+        keys = list({p.row["title_key"] for p in orphans})
+        for row in self._load_rows(func.lower(t.papers.c.doi), dois) + self._load_rows(t.papers.c.title_key, keys):
+            self.stored.setdefault(row["id"], row)
+            if row["doi"]:
+                by_doi.setdefault(row["doi"].lower(), row)
+            best = by_title.get(row["title_key"])
+            if best is None or prefer(row, best):
+                by_title[row["title_key"]] = row
+        return by_doi, by_title
 
     # -- merging ---------------------------------------------------------------------------
     def add(self, prep: Prepared, match: str | None) -> None:

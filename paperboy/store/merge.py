@@ -225,3 +225,31 @@ def merge(row: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
 def same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
     """True when two rows hold the same paper content (bookkeeping ignored)."""
     return all(a[name] == b[name] for name in CONTENT)
+
+
+def prefer(row: dict[str, Any], other: dict[str, Any]) -> bool:
+    """Whether ``row`` is the better match of two stored papers with one title: arXiv first, then the oldest."""
+    return (row["is_arxiv"], -row["seq"]) > (other["is_arxiv"], -other["seq"])
+
+
+def matching_id(
+    incoming: dict[str, Any],
+    stored: dict[str, dict[str, Any]],
+    by_doi: dict[str, dict[str, Any]],
+    by_title: dict[str, dict[str, Any]],
+) -> str | None:
+    """The stored paper an incoming row (``new_row``) is, or None for a new one: the rule in one place.
+
+    A row with a stored id is that paper.  A row without an id, or an arXiv row, may be a paper
+    known by DOI (then by normalized title), but an arXiv row never takes another arXiv paper's
+    place: only a made-up one (a Hugging Face page's title-only paper, say).
+    """
+    rid, doi = incoming["id"], incoming["doi"]
+    if rid and rid in stored:
+        return rid
+    if rid is not None and not incoming["is_arxiv"]:
+        return None
+    row = (by_doi.get(doi.lower()) if doi else None) or by_title.get(incoming["title_key"])
+    if row is not None and (rid is None or not row["is_arxiv"]):
+        return row["id"]
+    return None
