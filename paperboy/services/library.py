@@ -246,7 +246,8 @@ class LibraryService:
         """(file name, BibTeX) of a collection, latest saved first."""
         found = self.collection(user, collection_id)
         ids = self.library.collection_paper_ids(collection_id, limit=100_000)
-        papers = self.store.get_papers(ids)
+        notes = self.store.notes.of_papers(user["id"], ids)
+        papers = [{**paper, "note": notes.get(paper["id"])} for paper in self.store.get_papers(ids)]
         slug = re.sub(r"[^A-Za-z0-9]+", "-", found["name"]).strip("-").lower() or "collection"
         return f"{slug}.bib", to_bibtex(papers)
 
