@@ -110,7 +110,10 @@ def create_app(
     api_docs.install(app)  # before /static: its assets live under /static/api-docs
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
+    from paperboy.web.lab_pages import install as install_lab
     from paperboy.web.library_pages import install as install_library
+
+    install_lab(app)  # follows, groups, notes, webhooks (issue 18); before the paper pages too
 
     install_library(app)  # first: its routes extend /papers/{id}, which the paper pages would take
 
