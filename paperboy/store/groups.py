@@ -76,7 +76,8 @@ class Groups:
 
     def of_user(self, user_id: int) -> list[dict[str, Any]]:
         """The user's groups with their role and member count, by name."""
-        members = select(func.count()).where(m.group_id == g.id).scalar_subquery()
+        everyone = t.group_members.alias("everyone")
+        members = select(func.count()).select_from(everyone).where(everyone.c.group_id == g.id).scalar_subquery()
         query = (
             select(g.id, g.name, g.description, g.created_at, m.role, members.label("members"))
             .join(t.group_members, m.group_id == g.id)

@@ -282,6 +282,8 @@ def _group_page(request: Request, user: dict[str, Any], group_id: int, **extra: 
         queue=queue,
         voted=services(request).store.activity.voted(user["id"], [p["id"] for p in shown]),
         hooks=request.app.state.webhooks.hooks(user, group_id=group_id) if group["role"] == "owner" else [],
+        services_=SERVICES,
+        kinds=HOOK_KINDS,
         **extra,
     )
 
