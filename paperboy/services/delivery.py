@@ -333,7 +333,9 @@ def send_digests(
             return _merged(today, dry_run, [own, *reports])
     else:
         subscribers = [s for s in subscribers if s["id"] % partition[1] == partition[0]]
-    if keyword is None and any(s["searches"] and "searches" in s["sections"] for s in subscribers):
+    if keyword is None and any(
+        (s["searches"] and "searches" in s["sections"]) or "following" in s["sections"] for s in subscribers
+    ):
         keyword = open_keyword(settings, store, write=write_index)
     builder = DigestBuilder(store, settings, keyword)
     subscribing = Subscribing(store, settings, clock=clock)

@@ -11,7 +11,7 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,9 +88,13 @@ def create_app(
             services.search.refresh()
         thread = threading.Thread(target=_refresher, args=(services, stop), name="search-refresh", daemon=True)
         thread.start()
+        extra = AsyncExitStack()  # mounted apps' lifespans (the MCP session manager)
+        for hook in getattr(app.state, "lifespans", []):
+            await extra.enter_async_context(hook())
         if indexer == "process":  # a real server: have "for you" ready before its first visitor
             threading.Thread(target=app.state.recommender.warm, name="recs-warm", daemon=True).start()
         yield
+        await extra.aclose()
         stop.set()
         thread.join(timeout=5)
         services.store.close()
@@ -116,6 +120,10 @@ def create_app(
     install_lab(app)  # follows, groups, notes, webhooks (issue 18); before the paper pages too
 
     install_library(app)  # first: its routes extend /papers/{id}, which the paper pages would take
+    if settings.mcp_http:
+        from paperboy.web import mcp_http
+
+        mcp_http.install(app)  # /mcp: the MCP server for agents, token-authenticated (issue 18)
 
     from paperboy.web import account_pages, api, feeds, pages, subscription_pages
 
