@@ -120,7 +120,7 @@ def page_rows(home: Path, uid: int) -> list[Row]:
     from paperboy.web.app import create_app
 
     settings = _settings(home)
-    app = create_app(settings, semantic=False, indexer="none")
+    app = create_app(settings, semantic=False)
     svc = app.state.services
     user = svc.store.people.user(uid)
     session = svc.accounts.start_session(user)

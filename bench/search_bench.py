@@ -605,7 +605,7 @@ def build_million_home(source: Path, target: Path, total: int = MILLION) -> dict
     steps["store"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    path = SearchService.vector_path(settings, model)
+    path = VectorIndex.default_path(settings, model)
     vectors = VectorIndex.open(path, model, dim)
     if len(vectors) != total or vectors.last_seq != max_seq:
         vectors = VectorIndex(path, model, dim)

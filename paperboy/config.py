@@ -30,6 +30,8 @@ class Settings:
     # Network sources: base URLs are settings so tests (and mirrors) can point elsewhere.
     arxiv_api_url: str = "https://export.arxiv.org/api/query"
     arxiv_oai_url: str = "https://oaipmh.arxiv.org/oai"
+    #: OAI-PMH metadata format: ``arXivRaw`` (every version with its date) or ``arXiv``.
+    arxiv_oai_format: str = "arXivRaw"
     arxiv_rss_url: str = "https://rss.arxiv.org/atom"
     hf_api_url: str = "https://huggingface.co/api/daily_papers"
     #: arXiv asks for at most one request every 3 seconds; shared by every arXiv client in the process.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,20 @@ from paperboy.config import Settings, load_settings
 from paperboy.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
+
+
+def _shared() -> Path:
+    """The shared data folder: ``$PAPERBOY_SHARED``, else the first ``shared/`` beside the checkout or
+    above it (``../shared`` for the main checkout, ``../../shared`` for a worktree under ``wt/``)."""
+    if os.environ.get("PAPERBOY_SHARED"):
+        return Path(os.environ["PAPERBOY_SHARED"])
+    for parent in REPO.parents:
+        if (parent / "shared").is_dir():
+            return parent / "shared"
+    return REPO.parent / "shared"
+
+
+SHARED = _shared()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 

@@ -120,7 +120,7 @@ def running_app(settings: Settings, vectors: bool = True) -> Iterator[TestClient
 
     with Store.open(settings) as st:
         fill(st, vectors=vectors)
-    app = create_app(settings, semantic=False, indexer="inline")
+    app = create_app(settings, semantic=False, index_at_start=True)
     with TestClient(app) as client:
         yield client
 

@@ -51,7 +51,7 @@ def test_entry_fields(settings):
         {"version": 2, "created": "2025-01-10T09:00:00Z"},
     ]
     assert (first.published, first.updated) == ("2025-01-02T18:30:00Z", "2025-01-10T09:00:00Z")
-    assert first.doi == "10.1000/xyz.2025.001"
+    assert first.doi == "10.1000/XYZ.2025.001"
     assert first.journal_ref == "J. Mach. Learn. Res. 26 (2025) 1-12"
     assert first.comment.startswith("12 pages")
     assert first.code_url == "https://github.com/example/sparse-moe"

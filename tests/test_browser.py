@@ -176,7 +176,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         store.ingest("jsonl", "browser-fixtures", list(PAPERS.values()))
         # the first account is the admin: make it here, so every user the tests sign up is an ordinary one
         Accounts(store, settings).register("editor", "editor@example.org", PASSWORD)
-    app = create_app(settings, semantic=False, indexer="inline")
+    app = create_app(settings, semantic=False, index_at_start=True)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
     thread = threading.Thread(target=server.run, name="browser-test-server", daemon=True)
     thread.start()

@@ -62,7 +62,7 @@ def site(tmp_path_factory) -> Iterator[str]:
     with Store.open(settings) as store:
         store.ingest("jsonl", "fixture", corpus())
         Accounts(store, settings).register("editor", "editor@example.org", PASSWORD)
-    app = create_app(settings, semantic=False, indexer="inline")
+    app = create_app(settings, semantic=False, index_at_start=True)
     server = uvicorn.Server(uvicorn.Config(StrictCSP(app), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

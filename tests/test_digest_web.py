@@ -51,7 +51,7 @@ def web(settings) -> Iterator[Web]:
         config = mail_settings(settings, port)
         with Store.open(config) as st:
             load(st)
-        app = create_app(config, semantic=False, indexer="inline")
+        app = create_app(config, semantic=False, index_at_start=True)
         with TestClient(app, base_url="https://testserver") as client:
             yield Web(app, client, mailbox)
 
@@ -101,7 +101,7 @@ def test_the_form_answers_the_same_and_does_not_mail_bomb(web):
     r = web.post("/subscribe", {"email": "reader@example.org"})
     assert r.status_code == 200 and "Check your inbox" in r.text
     assert len(web.mailbox.messages) == sent  # a note went out just now: not again within minutes
-    service = web.app.state.subscribing
+    service = web.app.state.services.subscribing
     service.clock = lambda: datetime.now(UTC) + timedelta(hours=1)
     web.post("/subscribe", {"email": "reader@example.org"})
     note = web.mailbox.messages[-1]
@@ -165,7 +165,7 @@ def test_preferences(web):
 def test_unsubscribe_page_asks_first_and_the_form_needs_csrf(web):
     subscribe_and_confirm(web)
     sub = web.store.subscriptions.by_email("reader@example.org")
-    unsubscribe = web.app.state.subscribing.links(sub).unsubscribe.removeprefix("https://papers.example.org")
+    unsubscribe = web.app.state.services.subscribing.links(sub).unsubscribe.removeprefix("https://papers.example.org")
     page = web.client.get(unsubscribe)
     assert page.status_code == 200 and "reader@example.org" in page.text and 'method="post"' in page.text
     assert web.store.subscriptions.by_email("reader@example.org")  # GET changed nothing
@@ -204,9 +204,9 @@ def test_one_click_unsubscribe_from_the_digest_header(web):
 def test_resubscribing_after_unsubscribing_gets_new_links(web):
     manage = subscribe_and_confirm(web)
     sub = web.store.subscriptions.by_email("reader@example.org")
-    unsubscribe = web.app.state.subscribing.links(sub).unsubscribe.removeprefix("https://papers.example.org")
+    unsubscribe = web.app.state.services.subscribing.links(sub).unsubscribe.removeprefix("https://papers.example.org")
     web.post(unsubscribe)
-    service = web.app.state.subscribing
+    service = web.app.state.services.subscribing
     service.clock = lambda: datetime.now(UTC) + timedelta(hours=1)
     new_manage = subscribe_and_confirm(web)
     assert new_manage != manage

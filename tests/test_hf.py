@@ -150,7 +150,13 @@ def test_read_json_maps_the_api_fields():
     assert first.abstract == "Engines that compute.\nWith HF summary."
     assert first.authors == ["Ada Lovelace", "Charles Babbage"]
     assert first.published == "2025-02-03T18:59:42Z"
-    assert first.announced == "2025-02-04"  # the day of the daily list
+    assert first.announced == "2025-02-04"  # the listing day, estimated from v1 (13:59 US Eastern on a Monday)
+    assert first.hf == {
+        "daily_at": "2025-02-04T01:23:45Z",
+        "daily_by": {"user": "akhaliq", "fullname": "AK", "avatarUrl": "https://example.org/a.png"},
+        "thumbnail": "https://cdn-thumbnails.huggingface.co/social-thumbnails/papers/2502.01234.png",
+        "ai_summary": "Short.",
+    }
     assert first.upvotes == 42
     assert first.code_url == "https://github.com/ada/engines"
     assert first.abs_url == "https://arxiv.org/abs/2502.01234"
@@ -226,23 +232,28 @@ def _asked(server: Loopback) -> list[tuple[str, dict[str, str]]]:
     return [(seen.path, seen.query) for seen in server.requests]
 
 
-@pytest.mark.parametrize("daily_server", [[(200, DAILY.read_bytes())]], indirect=True)
+@pytest.mark.parametrize("daily_server", [[(200, DAILY.read_bytes()), (200, b"[]")]], indirect=True)
 def test_fetch_daily_asks_for_the_day(settings: Settings, daily_server: Loopback):
     items = hf.fetch_daily(replace(settings, hf_api_url=daily_server.url("/api/daily_papers")), "2025-02-04")
     records, rejections = _split(items)
-    assert _asked(daily_server) == [("/api/daily_papers", {"date": "2025-02-04"})]
+    assert _asked(daily_server) == [
+        ("/api/daily_papers", {"date": "2025-02-04", "p": "0", "limit": "100"}),
+        ("/api/daily_papers", {"date": "2025-02-04", "p": "1", "limit": "100"}),  # empty: the end
+    ]
     assert [r.id for r in records] == ["2502.01234", "2502.05678"]
-    assert records[0].place == f"{daily_server.url('/api/daily_papers')}?date=2025-02-04[0]"
+    assert records[0].place == f"{daily_server.url('/api/daily_papers')}?date=2025-02-04&p=0&limit=100[0]"
     assert len(rejections) == 3
 
 
 @pytest.mark.parametrize(
-    "daily_server", [[(200, DAILY.read_bytes()[:300]), (503, b"{}"), (200, DAILY.read_bytes())]], indirect=True
+    "daily_server",
+    [[(200, DAILY.read_bytes()[:300]), (503, b"{}"), (200, DAILY.read_bytes()), (200, b"[]")]],
+    indirect=True,
 )
 def test_fetch_daily_retries_a_cut_off_body_and_a_server_error(settings: Settings, daily_server: Loopback):
     records, _ = _split(hf.fetch_daily(replace(settings, hf_api_url=daily_server.url("/api/daily_papers"))))
-    assert len(daily_server.requests) == 3
-    assert _asked(daily_server)[0] == ("/api/daily_papers", {})  # no date: the latest list
+    assert len(daily_server.requests) == 4
+    assert _asked(daily_server)[0] == ("/api/daily_papers", {"p": "0", "limit": "100"})  # no date: the latest
     assert len(records) == 2
 
 

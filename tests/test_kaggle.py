@@ -64,7 +64,7 @@ def test_every_field_is_mapped():
     assert first.categories == ["hep-ph"]
     assert first.comment == "37 pages, 15 figures; published version"
     assert first.journal_ref == "Phys.Rev.D76:013009,2007"
-    assert first.doi == "10.1103/physrevd.76.013009"
+    assert first.doi == "10.1103/PhysRevD.76.013009"  # case kept
     assert first.license is None  # null stays None
     assert first.version == 2
     assert first.versions == [
@@ -262,7 +262,7 @@ def test_a_later_version_updates_the_paper_and_both_versions_are_remembered(stor
     summary = store.ingest("kaggle", "new", kaggle.read(new))
     assert (summary.new, summary.updated) == (0, 1)
     paper = store.get_paper("2502.00001")
-    assert paper["title"] == "Second Title" and paper["doi"] == "10.1/x"
+    assert paper["title"] == "Second Title" and paper["doi"] == "10.1/X"
     assert paper["comment"] == "9 pages"  # the later record had none: kept
     assert paper["version"] == 2
     assert paper["versions"] == [

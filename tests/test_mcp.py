@@ -55,7 +55,7 @@ def home(tmp_path_factory) -> Path:
         accounts = Accounts(store, settings)
         ada = accounts.register("ada", "ada@example.org", "correct horse battery")
         (home / "token").write_text(accounts.create_api_token(ada, "agent"))
-    from paperboy.web.indexer import index_once
+    from paperboy.services.indexing import index_once
 
     with Store.open(settings) as store:
         index_once(settings, store, semantic=False)
@@ -66,7 +66,7 @@ def home(tmp_path_factory) -> Path:
 def site(home):
     port = free_port()
     settings = load_settings(home, base_url=f"http://127.0.0.1:{port}")
-    app = create_app(settings, semantic=False, indexer="none")
+    app = create_app(settings, semantic=False)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

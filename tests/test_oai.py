@@ -36,7 +36,8 @@ class Harvest:
 
 
 def _oai(settings: Settings, srv: Loopback, **overrides: object) -> Settings:
-    return settings.with_overrides(arxiv_oai_url=srv.url("/oai"), **overrides)
+    """Settings for the loopback server; its pages are in the ``arXiv`` metadata format."""
+    return settings.with_overrides(arxiv_oai_url=srv.url("/oai"), arxiv_oai_format="arXiv", **overrides)
 
 
 def _records(items: Iterable[Item]) -> list[PaperRecord]:
@@ -68,10 +69,26 @@ def test_pages_with_resumption_tokens_and_checkpoints(settings):
     assert all(cp.key == key for _, cp in checkpoints)
     first, second, last = (cp.state for _, cp in checkpoints)
     started = "2025-01-07T10:00:00Z"
-    assert first == {"token": TOKEN1, "from": "2025-01-01", "until": None, "set": SET, "started": started, "count": 3}
+    assert first == {
+        "token": TOKEN1,
+        "from": "2025-01-01",
+        "until": None,
+        "set": SET,
+        "started": started,
+        "count": 3,
+        "prefix": "arXiv",
+    }
     assert second == {**first, "token": TOKEN2, "count": 6}
     # The next harvest starts on the day this one started, not on the day its last page came.
-    assert last == {"token": None, "from": "2025-01-07", "until": None, "set": SET, "started": None, "count": 0}
+    assert last == {
+        "token": None,
+        "from": "2025-01-07",
+        "until": None,
+        "set": SET,
+        "started": None,
+        "count": 0,
+        "prefix": "arXiv",
+    }
     assert [r.id for r in _records(items)] == ALL_IDS
 
 
@@ -91,7 +108,7 @@ def test_record_fields(settings):
         "12 pages, 4 figures; code at https://github.com/example/sparse-moe",
         "J. Mach. Learn. Res. 26 (2025) 1-12",
     )
-    assert revised.doi == "10.1000/xyz.2025.001"
+    assert revised.doi == "10.1000/XYZ.2025.001"
     assert revised.license == "http://creativecommons.org/licenses/by/4.0/"
     assert revised.code_url == "https://github.com/example/sparse-moe"
     assert (revised.published, revised.updated) == ("2025-01-02", "2025-01-06")
@@ -181,7 +198,15 @@ def test_no_records_match_is_a_clean_end(settings):
     assert items == [
         Checkpoint(
             oai.state_key(_oai(settings, srv), SET),
-            {"token": None, "from": "2025-01-09", "until": None, "set": SET, "started": None, "count": 0},
+            {
+                "token": None,
+                "from": "2025-01-09",
+                "until": None,
+                "set": SET,
+                "started": None,
+                "count": 0,
+                "prefix": "arXiv",
+            },
         )
     ]
 

@@ -92,13 +92,13 @@ def test_api_answers_are_cached_until_a_vote_and_keep_their_shape(web):
     assert anonymous.get(f"/api/daily_papers?date={day}").content == first.content
     assert f"json /api/daily_papers?date={day}" in web.app.state.page_cache.pages
     one = anonymous.get(f"/api/papers/{pid}").json()
-    assert one["paper"]["id"] == pid and set(one) >= {"paper", "title", "summary", "publishedAt", "numComments"}
+    assert one["id"] == pid and set(one) >= {"title", "summary", "publishedAt", "numComments", "submittedOnDailyBy"}
     register(voter, "voter")
     token = voter.cookies.get("pb_csrf")
     assert voter.post(f"/api/papers/{pid}/vote", json={"up": True}, headers={"X-CSRF-Token": token}).status_code == 200
     time.sleep(CHECK * 2)
     assert upvotes(anonymous.get(f"/api/daily_papers?date={day}").json()) == upvotes(first.json()) + 1
-    assert anonymous.get(f"/api/papers/{pid}").json()["paper"]["upvotes"] == one["paper"]["upvotes"] + 1
+    assert anonymous.get(f"/api/papers/{pid}").json()["upvotes"] == one["upvotes"] + 1
     assert anonymous.get("/api/daily_papers?date=2026-13-45").status_code == 400  # errors are not cached answers
 
 
@@ -107,10 +107,10 @@ def test_search_answers_follow_the_index_not_only_the_store(tmp_path):
     did not change, but what search can answer did (the index was built, vectors arrived)."""
     from webkit import corpus
 
-    from paperboy.web.indexer import index_once
+    from paperboy.services.indexing import index_once
 
     settings = load_settings(tmp_path / "home", page_cache_seconds=CHECK, arxiv_min_interval=0.0)
-    with running_app(settings, records=corpus(), indexer="none") as web:
+    with running_app(settings, records=corpus(), index_at_start=False) as web:
         anonymous = web.browser()
         url = "/api/papers/search?q=diffusion&limit=5&mode=keyword"
         assert anonymous.get(url).json() == []  # nothing indexed yet

@@ -7,7 +7,7 @@ import numpy as np
 from webkit import corpus, running_app
 
 from paperboy.indices.embedding import document_text
-from paperboy.web.indexer import index_once
+from paperboy.services.indexing import index_once
 
 
 def _embed(store, embedder, n: int) -> list[str]:
@@ -21,7 +21,7 @@ def _embed(store, embedder, n: int) -> list[str]:
 
 
 def test_search_says_the_keyword_index_is_being_built(settings):
-    with running_app(settings, records=corpus(), indexer="none") as web:
+    with running_app(settings, records=corpus(), index_at_start=False) as web:
         page = web.client.get("/search?q=diffusion&mode=keyword").text
         assert "The search index is being built" in page and "No papers found" not in page
         index_once(settings, web.store, semantic=False)
@@ -32,7 +32,7 @@ def test_search_says_the_keyword_index_is_being_built(settings):
 
 
 def test_meaning_based_answers_say_they_cover_part_of_the_store(settings, embedder):
-    with running_app(settings, records=corpus(), indexer="none", semantic=True, embedder=embedder) as web:
+    with running_app(settings, records=corpus(), index_at_start=False, semantic=True, embedder=embedder) as web:
         store = web.store
         index_once(settings, store, semantic=False)
         some = _embed(store, embedder, 10)

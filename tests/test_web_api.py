@@ -30,8 +30,13 @@ from webkit import (
 
 DAY1 = "2607.00001"
 ATOM = "{http://www.w3.org/2005/Atom}"
-ITEM_KEYS = {"paper", "title", "summary", "publishedAt", "numComments", "submittedBy"}
-PAPER_KEYS = {"id", "title", "summary", "authors", "publishedAt", "upvotes", "numComments"}
+#: Hugging Face's daily item (its ``mediaUrls`` aside), and the fields ``PaperInfo`` reads from the top of one.
+ITEM_KEYS = {"paper", "title", "summary", "publishedAt", "numComments", "submittedBy", "thumbnail"}
+ITEM_KEYS |= {"organization", "isAuthorParticipating", "githubRepo", "projectPage", "ai_summary", "ai_keywords"}
+ITEM_KEYS |= {"source"}
+#: Hugging Face's flat paper (``/api/papers/{id}``, ``paper`` of an item).
+PAPER_KEYS = {"id", "authors", "publishedAt", "submittedOnDailyAt", "title", "submittedOnDailyBy", "summary"}
+PAPER_KEYS |= {"upvotes", "discussionId", "projectPage", "githubRepo", "ai_summary", "ai_keywords", "numComments"}
 
 
 @pytest.fixture(autouse=True)
@@ -77,11 +82,14 @@ def test_daily_papers_has_hugging_faces_shape(web):
         stored = web.store.get_paper(paper["id"])
         assert paper["title"] == item["title"] == stored["title"]
         assert paper["summary"] == item["summary"] == stored["abstract"]
-        assert paper["authors"] == [{"name": a} for a in stored["authors"]]
-        assert paper["publishedAt"] == item["publishedAt"] == "2026-07-10T00:00:00.000Z"
+        assert [a["name"] for a in paper["authors"]] == stored["authors"]
+        assert all(len(a["_id"]) == 24 and a["hidden"] is False for a in paper["authors"])
+        assert paper["publishedAt"] == item["publishedAt"] == "2026-07-10T10:00:00.000Z"  # the v1 time
+        assert paper["submittedOnDailyAt"] == "2026-07-10T00:00:00.000Z"  # the announcement
         datetime.fromisoformat(paper["publishedAt"].replace("Z", "+00:00"))
         assert isinstance(paper["upvotes"], int) and isinstance(item["numComments"], int)
-        assert item["submittedBy"] is None
+        assert item["submittedBy"]["name"] == paper["submittedOnDailyBy"]["user"] == "paperboy"  # the import
+        assert item["organization"] is None and paper["ai_keywords"] == [] and len(paper["discussionId"]) == 24
         assert paper["categories"] == stored["categories"]
         assert paper["arxivUrl"] == f"https://arxiv.org/abs/{paper['id']}"
     assert items[0]["paper"]["id"] == HF_ID and items[0]["paper"]["upvotes"] == 7
@@ -92,7 +100,15 @@ def test_submitted_by_and_counts(web):
     assert web.client.post("/api/papers/submit", json={"id": "2607.00031"}, headers=auth).status_code == 201
     web.client.post(f"/api/papers/{HF_ID}/comments", json={"text": "nice"}, headers=auth)
     items = {i["paper"]["id"]: i for i in web.client.get("/api/daily_papers").json()}
-    assert items["2607.00031"]["submittedBy"] == {"name": "alice", "fullname": "alice"}
+    by = items["2607.00031"]["submittedBy"]
+    assert (by["name"], by["user"], by["fullname"], by["avatarUrl"]) == (
+        "alice",
+        "alice",
+        "alice",
+        "/avatars/alice.svg",
+    )
+    assert items["2607.00031"]["paper"]["submittedOnDailyBy"]["user"] == "alice"
+    assert items["2607.00031"]["paper"]["submittedOnDailyAt"].startswith("2026-07-10T12:00:00")
     assert items["2607.00031"]["paper"]["upvotes"] == 1
     assert items[HF_ID]["numComments"] == items[HF_ID]["paper"]["numComments"] == 1
 
@@ -170,10 +186,11 @@ def test_search_leaves_out_hidden_papers(web):
 
 
 def test_one_paper(web):
-    item = web.client.get(f"/api/papers/{DAY1}").json()
-    assert set(item) == ITEM_KEYS and item["paper"]["id"] == DAY1
+    paper = web.client.get(f"/api/papers/{DAY1}").json()
+    assert PAPER_KEYS <= set(paper) and paper["id"] == DAY1  # Hugging Face's flat shape
+    assert "paper" not in paper and paper["submittedOnDailyBy"]["user"] == "paperboy"
     for path in (OLD_ID, "hep-th%2F9901001"):
-        assert web.client.get(f"/api/papers/{path}").json()["paper"]["id"] == OLD_ID
+        assert web.client.get(f"/api/papers/{path}").json()["id"] == OLD_ID
     assert web.client.get(f"/api/papers/{OLD_ID}/comments").json() == []
     assert "no paper" in _error(web.client.get("/api/papers/2607.99999"), 404)
     _error(web.client.get("/api/papers/2607.99999/comments"), 404)
@@ -274,7 +291,8 @@ def test_submit(web):
     assert r.status_code == 201
     item = r.json()
     assert set(item) == ITEM_KEYS and item["paper"]["id"] == "2607.00031"
-    assert item["submittedBy"] == {"name": "alice", "fullname": "alice"} and item["paper"]["upvotes"] == 1
+    assert (item["submittedBy"]["name"], item["submittedBy"]["fullname"]) == ("alice", "alice")
+    assert item["paper"]["upvotes"] == 1
     assert "already submitted" in _error(
         web.client.post("/api/papers/submit", json={"id": "2607.00031"}, headers=bob), 409
     )
@@ -623,7 +641,7 @@ def test_daily_feed(web):
     entries = root.findall(f"{ATOM}entry")
     assert len(entries) == 4
     links = [e.find(f"{ATOM}link").get("href") for e in entries]
-    assert links[0] == f"http://testserver/papers/{HF_ID}"  # most upvoted first, absolute links to where it was asked
+    assert links[0] == f"http://testserver/papers/{HF_ID}"  # most upvoted first, absolute, this host's
     parsed = feedparser.parse(r.content)
     assert parsed.feed.title == "paperboy: daily papers"
     assert parsed.entries[0].authors and parsed.entries[0].summary.endswith("(7 upvotes)")

@@ -327,7 +327,7 @@ def test_other_forms_of_an_id_redirect_to_the_paper(web, path, target):
 
 def test_api_finds_a_paper_by_a_versioned_id(web):
     r = web.client.get(f"/api/papers/{DAY1}v1")
-    assert r.status_code == 200 and r.json()["paper"]["id"] == DAY1
+    assert r.status_code == 200 and r.json()["id"] == DAY1  # the flat paper
     assert web.client.get("/api/papers/2607.99999v1").status_code == 404
 
 

@@ -149,7 +149,7 @@ def _template_home() -> Path:
     for each app (importing and indexing anew for every test would double the suite's time)."""
     if not _TEMPLATE:
         from paperboy.config import load_settings
-        from paperboy.web.indexer import index_once
+        from paperboy.services.indexing import index_once
 
         folder = tempfile.mkdtemp(prefix="paperboy-web-template-")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
@@ -178,9 +178,8 @@ def running_app(
         with Store.open(settings) as st:
             st.ingest("jsonl", "fixture", corpus() if records is None else records)
     semantic = kw.pop("semantic", False)
-    app = create_app(settings, semantic=semantic, indexer=kw.pop("indexer", "inline"), **kw)
-    if now is not None:
-        app.state.services.community.clock = lambda: now
+    kw.setdefault("index_at_start", True)
+    app = create_app(settings, semantic=semantic, clock=(lambda: now) if now is not None else None, **kw)
     with TestClient(app) as client:
         web = Web(app, client)
         try:

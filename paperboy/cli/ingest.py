@@ -185,13 +185,19 @@ def ingest_oai(
     ] = None,
     until: Annotated[str | None, typer.Option("--until", help="YYYY-MM-DD.")] = None,
     base_url: Annotated[str | None, typer.Option("--base-url", help="OAI-PMH endpoint (default: arXiv's).")] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option("--format", help="Metadata format: arXivRaw (every version with its date; default) or arXiv."),
+    ] = None,
 ) -> None:
     """arXiv OAI-PMH ListRecords, incremental: resumes where the last harvest stopped (or crashed)."""
     from paperboy.sources import oai
 
     with open_store(ctx, arxiv_oai_url=base_url) as store:
         state = store.get_state(oai.state_key(store.settings, set_spec))
-        items = oai.read(store.settings, set_spec=set_spec, from_date=from_date, until=until, state=state)
+        items = oai.read(
+            store.settings, set_spec=set_spec, from_date=from_date, until=until, state=state, metadata_prefix=fmt
+        )
         run_import(store, "oai", f"{store.settings.arxiv_oai_url} set={set_spec or '*'}", items)
 
 
@@ -223,13 +229,16 @@ def ingest_hf(
     ] = None,
     date: Annotated[str | None, typer.Option("--date", help="Fetch /api/daily_papers for YYYY-MM-DD.")] = None,
     fetch: Annotated[bool, typer.Option("--fetch", help="Fetch today's /api/daily_papers.")] = False,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="The daily_papers endpoint (default: Hugging Face's).")
+    ] = None,
 ) -> None:
-    """Hugging Face Daily Papers: saved page text, API JSON files, or the live API."""
+    """Hugging Face Daily Papers: saved page text, API JSON files, or the live API (every page of it)."""
     from paperboy.sources import hf
 
     if not paths and not date and not fetch:
         raise typer.BadParameter("give files, --date or --fetch")
-    with open_store(ctx) as store:
+    with open_store(ctx, hf_api_url=base_url) as store:
         for path in paths or []:
             reader = hf.read_json if path.suffix.lower() == ".json" else hf.read_page
             run_import(store, "hf", str(path), reader(path))

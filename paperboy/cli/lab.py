@@ -63,11 +63,9 @@ def mcp_command(
     semantic: Annotated[bool, typer.Option("--semantic/--no-semantic", help="Search by meaning too.")] = True,
 ) -> None:
     """Serve paperboy to an MCP client over stdio (Claude Desktop and others start this command)."""
-    from paperboy.services.library import LibraryService
     from paperboy.services.mcp_server import Backend, build_server
     from paperboy.services.notes import NoteService
-    from paperboy.services.recommend import Recommender
-    from paperboy.web.app import build_services
+    from paperboy.services.wiring import build_services
 
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)  # stdout carries the protocol only
     settings = settings_from(ctx)
@@ -83,9 +81,9 @@ def mcp_command(
             settings=settings,
             search=svc.search,
             feed=svc.feed,
-            library=LibraryService(svc.store, settings),
+            library=svc.library,
             notes=NoteService(svc.store),
-            recommender=Recommender(svc.store, settings),
+            recommender=svc.recommender,
             community=svc.community,
             default_user=me,
         )

@@ -24,39 +24,51 @@ def _err(text: str) -> None:
     typer.echo(text, err=True)
 
 
+class _Bars:
+    """``index_once``'s progress reports drawn as Rich progress bars, one per phase."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.state: dict[str, Any] = {}
+        self.tasks: dict[str, Any] = {}
+
+    def __call__(self, force: bool = False, **values: Any) -> None:
+        self.state.update(values)
+        s, phase = self.state, values.get("phase")
+        if phase == "embedding":
+            self._task("embed", f"embedding ({s['model']})", s["papers"])
+        elif phase == "vector index":
+            self._task("vectors", "vector index", s.get("vectors"))
+        if "keyword" not in self.tasks and "keyword_docs" in s:
+            self._task("keyword", "keyword index", s.get("papers"))
+        self._set("keyword", s.get("keyword_docs"), s.get("papers"))
+        self._set("embed", s.get("vectors"), s.get("papers"))
+        self._set("vectors", s.get("vector_docs"), s.get("vectors"))
+
+    def _task(self, key: str, title: str, total: int | None) -> None:
+        if key not in self.tasks:
+            self.tasks[key] = self.bar.add_task(title, total=total or None)
+
+    def _set(self, key: str, done: int | None, total: int | None) -> None:
+        if key in self.tasks and done is not None:
+            self.bar.update(self.tasks[key], completed=done, total=max(total or 0, done) or None)
+
+
 def index_command(
     ctx: typer.Context,
     embed: Annotated[bool, typer.Option("--embed/--no-embed", help="Also compute missing vectors.")] = True,
 ) -> None:
     """Bring the keyword and vector indices level with the store (embedding what is new); resumable."""
-    from paperboy.indices.embed_job import embed_pending
-    from paperboy.indices.embedding import Embedder
-    from paperboy.indices.keyword import KeywordIndex
-    from paperboy.indices.vector import VectorIndex
+    from paperboy.services.indexing import index_once
 
     with open_store(ctx) as store:
-        settings = store.settings
-        assert settings is not None
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
         with Progress(*columns, console=console) as bar:
-            total = store.count_papers()
-            keyword = KeywordIndex.for_settings(settings)
-            task = bar.add_task("keyword index", total=max(total - len(keyword), 0) or None)
-            keyword.catch_up(store, progress=lambda n: bar.update(task, completed=n))
-            bar.update(task, total=1, completed=1)
-            if not embed:
-                return
-            embedder = Embedder.open(settings)
-            done, total = store.vector_counts(embedder.model_name)
-            task = bar.add_task(f"embedding ({embedder.model_name})", total=total, completed=done)
-            embed_pending(store, embedder, progress=lambda d, t: bar.update(task, completed=d, total=t))
-            vectors = VectorIndex.open(
-                SearchService.vector_path(settings, embedder.model_name), embedder.model_name, embedder.dim
-            )
-            task = bar.add_task("vector index", total=None)
-            vectors.catch_up(store, progress=lambda n: bar.update(task, completed=n))
-            bar.update(task, total=1, completed=1)
-    console.print(f"indexed {len(keyword):,} papers, {len(vectors):,} vectors")
+            held = index_once(store.settings, store, semantic=embed, report=_Bars(bar))  # type: ignore[arg-type]
+    if embed:
+        console.print(f"indexed {held['keyword_docs']:,} papers, {held['vector_docs']:,} vectors")
+    else:
+        console.print(f"indexed {held['keyword_docs']:,} papers")
 
 
 def _has_vectors(store: Any) -> bool:

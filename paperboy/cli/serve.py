@@ -43,7 +43,7 @@ def serve_command(
     os.environ["PAPERBOY_SERVED_URL"] = served_url(host, port)  # links in mail, when base_url is not set
     indexer = None
     if index:
-        from paperboy.web.indexer import main as indexer_main
+        from paperboy.services.indexing import main as indexer_main
 
         indexer = multiprocessing.get_context("spawn").Process(
             target=indexer_main, args=(str(settings.home), semantic), name="paperboy-indexer", daemon=True

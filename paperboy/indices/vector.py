@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,7 @@ from pathlib import Path
 import hnswlib
 import numpy as np
 
+from paperboy.config import Settings
 from paperboy.indices.facets import Facets
 from paperboy.store import Store
 
@@ -78,6 +80,16 @@ class VectorIndex:
     @property
     def _meta_file(self) -> Path:
         return self.path / "meta.json"
+
+    @staticmethod
+    def default_path(settings: Settings, model: str) -> Path:
+        """Where a home keeps the vector index of one model."""
+        return Path(settings.home) / "index" / "vectors" / re.sub(r"[^A-Za-z0-9.-]+", "_", model)
+
+    @classmethod
+    def for_settings(cls, settings: Settings, model: str, dim: int) -> VectorIndex:
+        """Open (or start) the vector index of a home for one model, as ``KeywordIndex.for_settings`` does."""
+        return cls.open(cls.default_path(settings, model), model, dim)
 
     @classmethod
     def open(cls, path: Path, model: str, dim: int) -> VectorIndex:

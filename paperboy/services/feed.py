@@ -16,7 +16,8 @@ from typing import Any
 
 from paperboy.store import Store
 
-SORTS = ("votes", "trending", "new")
+#: ``published`` (newest v1 first) is Hugging Face's own order; the pages offer the other three.
+SORTS = ("votes", "trending", "new", "published")
 WINDOWS = {"day": 0, "week": 6, "month": 29, "all": None}
 _DAY = re.compile(r"^(\d{4})-(\d{2})-(\d{2})$")
 _WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$", re.IGNORECASE)
@@ -123,16 +124,32 @@ class Feed:
         day = self.activity.latest_day()
         return day_period(date.fromisoformat(day)) if day else None
 
-    def page(self, period: Period | None, sort: str = "votes", page: int = 1, limit: int | None = None) -> FeedPage:
-        """One page of a period's papers (the latest day when ``period`` is None)."""
-        period = period or self.latest()
+    def page(
+        self,
+        period: Period | None,
+        sort: str = "votes",
+        page: int = 1,
+        limit: int | None = None,
+        submitter: str | None = None,
+    ) -> FeedPage:
+        """One page of a period's papers (the latest day when ``period`` is None).
+
+        ``submitter`` keeps only the papers that user put on the list (here, or on Hugging Face
+        for imported ones); without a period that is all of them, not only the latest day's.
+        """
         sort = sort if sort in SORTS else "votes"
         size = max(1, min(limit or self.page_size, 500))
         page = max(1, page)
+        if submitter and period is None:
+            papers, total = self.activity.announced_between(
+                "0000-01-01", "9999-12-31", sort, size, (page - 1) * size, submitter=submitter
+            )
+            return FeedPage(None, papers, total, page, max(1, -(-total // size)), sort)
+        period = period or self.latest()
         if period is None:
             return FeedPage(None, [], 0, 1, 1, sort)
         first, last = period.first.isoformat(), period.last.isoformat()
-        papers, total = self.activity.announced_between(first, last, sort, size, (page - 1) * size)
+        papers, total = self.activity.announced_between(first, last, sort, size, (page - 1) * size, submitter=submitter)
         before, after = self.activity.adjacent_days(first, last)
         make = _MAKERS[period.kind]
         counts = self.activity.day_counts(first, last) if period.kind != "day" else {}

@@ -33,10 +33,8 @@ than at its lexical end.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -96,10 +94,6 @@ def fuse(keyword: list[Hit], cosine: dict[str, float], weight: float = KEYWORD_W
     return sorted(scores.items(), key=lambda item: -item[1])
 
 
-def _slug(model: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.-]+", "_", model)
-
-
 class SearchService:
     """Keyword and vector indices over one store, queried together."""
 
@@ -121,14 +115,9 @@ class SearchService:
         from paperboy.indices.embedding import Embedder
 
         embedder = embedder or Embedder.open(settings)
-        vectors = VectorIndex.open(cls.vector_path(settings, embedder.model_name), embedder.model_name, embedder.dim)
+        vectors = VectorIndex.for_settings(settings, embedder.model_name, embedder.dim)
         vectors.catch_up(store)
         return cls(store, keyword, vectors, embedder)
-
-    @staticmethod
-    def vector_path(settings: Settings, model: str) -> Path:
-        """Where the vector index of a model lives."""
-        return Path(settings.home) / "index" / "vectors" / _slug(model)
 
     def refresh(self) -> None:
         """Index what the store gained since (cheap when nothing changed)."""

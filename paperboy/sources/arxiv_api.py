@@ -70,13 +70,18 @@ def parse_entry(entry: etree._Element, place: str) -> PaperRecord | Rejection:
         if link.get("title") == "pdf" or link.get("type") == "application/pdf":
             pdf_url = link.get("href") or None
             break
+    authors = entry.findall("atom:author", NS)
+    affiliations = [
+        [a.text for a in author.findall("arxiv:affiliation", NS) if a.text and a.text.strip()] for author in authors
+    ]
     record = PaperRecord(
         title=entry.findtext("atom:title", namespaces=NS) or "",
         id=arxiv_id,
         version=version,
         versions=versions,
         abstract=entry.findtext("atom:summary", namespaces=NS) or "",
-        authors=[name.text or "" for name in entry.findall("atom:author/atom:name", NS)],
+        authors=[author.findtext("atom:name", "", NS) for author in authors],
+        affiliations=affiliations if any(affiliations) else [],
         categories=categories,
         comment=entry.findtext("arxiv:comment", namespaces=NS),
         journal_ref=entry.findtext("arxiv:journal_ref", namespaces=NS),

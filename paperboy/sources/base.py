@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from paperboy.sources.names import clean_authors, split_dois
 from paperboy.sources.normalize import (
     arxiv_links,
     clean_optional,
     clean_ws,
     find_code_url,
-    normalize_doi,
+    find_project_url,
     parse_arxiv_id,
 )
 from paperboy.sources.record import PaperRecord, Rejection, SourceError
@@ -89,8 +90,10 @@ def str_list(data: dict[str, Any], key: str) -> list[str]:
 def finish(record: PaperRecord) -> PaperRecord | Rejection:
     """Validate and complete a record the same way for every source.
 
-    Cleans white space, requires a title, splits a versioned arXiv id, fills arXiv links and
-    finds a code repository in the comment or abstract.
+    Cleans white space, requires a title, splits a versioned arXiv id, fills arXiv links, finds
+    a code repository in the comment or abstract and a project page in the comment.  Author names
+    are normalized once, here: TeX accents to Unicode, affiliations in parentheses moved to
+    ``affiliations`` (``names.clean_authors``); a ``doi`` field holding several DOIs is split.
     """
     record.title = clean_ws(record.title)
     if not record.title:
@@ -105,17 +108,26 @@ def finish(record: PaperRecord) -> PaperRecord | Rejection:
     if record.version is None and record.versions:
         record.version = max(v["version"] for v in record.versions)
     record.abstract = (record.abstract or "").strip()
-    record.authors = [name for name in map(clean_ws, record.authors) if name]
+    names = list(map(clean_ws, record.authors))
+    joined = "".join(names)  # one scan for what only TeX or an affiliation holds
+    if record.affiliations or "\\" in joined or "{" in joined or ")" in joined:
+        record.authors, record.affiliations = clean_authors(names, record.affiliations)
+    else:  # the common case, kept cheap: the Kaggle snapshot has 2.7 M papers
+        record.authors, record.affiliations = [name for name in names if name], []
     if record.categories:
         record.categories = list(dict.fromkeys(filter(None, map(str.strip, record.categories))))
     record.comment = clean_optional(record.comment)
     record.journal_ref = clean_optional(record.journal_ref)
     record.license = clean_optional(record.license)
-    record.doi = normalize_doi(record.doi)
+    dois = split_dois(record.doi) if record.doi else []
+    if record.dois:
+        dois = list(dict.fromkeys([*dois, *(d for raw in record.dois for d in split_dois(raw))]))
+    record.doi, record.dois = (dois[0] if dois else None), dois
     if parsed:
         abs_url, pdf_url = arxiv_links(record.id)
         record.abs_url = record.abs_url or abs_url
         record.pdf_url = record.pdf_url or pdf_url
     if not record.code_url:
         record.code_url = find_code_url(record.comment, record.abstract)
+    record.project_url = clean_optional(record.project_url) or find_project_url(record.comment)
     return record

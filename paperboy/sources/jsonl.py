@@ -6,8 +6,9 @@ Accepted keys (one object per line, gzip or plain, UTF-8):
   announce_date``;
 * generic shape, for any corpus: ``id, title, abstract, authors (list or "A, B"), categories
   (list or "cs.LG cs.AI"), date, url``; an arXiv URL or ``arXiv:`` id becomes the paper id;
-* paperboy's export adds ``version, versions, journal_ref, doi, license, abs_url, pdf_url,
-  code_url, published, updated, upvotes, sources``, so an export re-imports without loss.
+* paperboy's export adds ``version, versions, affiliations, journal_ref, doi, dois, license,
+  abs_url, pdf_url, code_url, project_url, published, updated, upvotes, hf, sources``, so an
+  export re-imports without loss.
 """
 
 from __future__ import annotations
@@ -49,6 +50,22 @@ def _versions(data: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _affiliations(data: dict[str, Any]) -> list[list[str]]:
+    value = data.get("affiliations")
+    if value is None:
+        return []
+    if type(value) is not list or not all(type(v) is list and all(type(a) is str for a in v) for v in value):
+        raise FieldError("field 'affiliations' must be a list of lists of strings (one per author)")
+    return value
+
+
+def _hf(data: dict[str, Any]) -> dict[str, Any] | None:
+    value = data.get("hf")
+    if value is None or type(value) is dict:
+        return value or None
+    raise FieldError("field 'hf' must be an object")
+
+
 def _int(data: dict[str, Any], key: str) -> int | None:
     value = data.get(key)
     if value is None:
@@ -88,18 +105,22 @@ def parse_object(data: Any, place: str) -> PaperRecord | Rejection:
             versions=_versions(data),
             abstract=opt_str(data, "abstract") or opt_str(data, "summary") or "",
             authors=str_list(data, "authors"),
+            affiliations=_affiliations(data),
             categories=_categories(data),
             comment=opt_str(data, "comment"),
             journal_ref=opt_str(data, "journal_ref"),
             doi=opt_str(data, "doi"),
+            dois=str_list(data, "dois"),
             license=opt_str(data, "license"),
             abs_url=abs_url,
             pdf_url=opt_str(data, "pdf_url"),
             code_url=opt_str(data, "code_url"),
+            project_url=opt_str(data, "project_url"),
             published=published,
             updated=opt_str(data, "updated"),
             announced=iso_date(announced) if announced else (iso_date(date) if date else None),
             upvotes=_int(data, "upvotes"),
+            hf=_hf(data),
             source=SOURCE,
             sources=str_list(data, "sources"),
             place=place,

@@ -25,16 +25,13 @@ from typing import Any
 import orjson
 
 from paperboy.sources.base import FieldError, finish, opt_str, read_lines
+from paperboy.sources.names import split_author_string
 from paperboy.sources.normalize import estimate_announce_date, parse_arxiv_id, parse_datetime
 from paperboy.sources.record import Items, PaperRecord, Rejection, SourceError
 
 SOURCE = "kaggle"
 
 _MONTHS = {name: number for number, name in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
-#: Separators of the plain ``authors`` string, used only when ``authors_parsed`` is absent.
-_AUTHOR_SPLIT = re.compile(r"\s*,\s*(?:and\s+)?|\s+and\s+")
-#: Affiliations in parentheses ("A. Author (CERN), B. Author") may hold commas themselves.
-_PARENS = re.compile(r"\([^()]*\)")
 _DAY_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -102,31 +99,46 @@ def _versions(data: dict[str, Any]) -> list[tuple[int, datetime | None, str | No
     return out
 
 
-def _authors(data: dict[str, Any]) -> list[str]:
-    """Names as "First Last Suffix" from ``authors_parsed``, else split from ``authors``."""
+def _authors(data: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """Names as "First Last Suffix" and their affiliations, from ``authors_parsed``, else split from ``authors``.
+
+    An ``authors_parsed`` entry is ``[last, first, suffix, affiliation, ...]``: whatever follows the
+    third element is an affiliation (``["Fioravanti", "D.", "", "Bologna Univ. and INFN"]``), kept
+    apart from the name.
+    """
     parsed = data.get("authors_parsed")
     if parsed:
+        bad = "field 'authors_parsed' must be a list of [last, first, suffix, affiliation...] lists"
         if type(parsed) is not list:
-            raise FieldError("field 'authors_parsed' must be a list of [last, first, suffix] lists")
+            raise FieldError(bad)
         names = []
-        bad = "field 'authors_parsed' must be a list of [last, first, suffix] lists"
+        affiliations: list[list[str]] | None = None  # made at the first author who has one: most have none
         for entry in parsed:
             if type(entry) is not list:
                 raise FieldError(bad)
             try:
                 if len(entry) == 3:  # the usual shape; join() also checks that the parts are strings
                     names.append(" ".join((entry[1], entry[0], entry[2])))
-                else:  # [last, first], [name] or [last, first, suffix, ...]
-                    names.append(" ".join((*entry[1:2], *entry[:1], *entry[2:])))
-            except TypeError:
+                    if affiliations is not None:
+                        affiliations.append([])
+                    continue
+                names.append(" ".join((*entry[1:2], *entry[:1], *entry[2:3])))  # [last, first] or [name]
+                extra = [" ".join(a.split()) for a in entry[3:]]  # split() checks the types too
+            except (TypeError, AttributeError):
                 raise FieldError(bad) from None
-        return names  # white space is collapsed, and empty names dropped, by ``finish``
+            extra = [a for a in extra if a]
+            if extra and affiliations is None:
+                affiliations = [[] for _ in range(len(names) - 1)]
+            if affiliations is not None:
+                affiliations.append(extra)
+        # white space is collapsed, empty names dropped and TeX converted by ``finish``
+        return names, affiliations or []
     text = opt_str(data, "authors")
     if not text:
-        return []
-    if "(" in text:
-        text = _PARENS.sub("", text)
-    return _AUTHOR_SPLIT.split(text.strip())
+        return [], []
+    pairs = split_author_string(text)
+    affiliations = [affs for _, affs in pairs]
+    return [name for name, _ in pairs], affiliations if any(affiliations) else []
 
 
 def parse_object(data: Any, place: str) -> PaperRecord | Rejection:
@@ -150,6 +162,7 @@ def parse_object(data: Any, place: str) -> PaperRecord | Rejection:
         update_date = opt_str(data, "update_date")
         if update_date is not None and not _DAY_RE.fullmatch(update_date):
             raise FieldError(f"field 'update_date' is not a YYYY-MM-DD day: {update_date!r}")
+        authors, affiliations = _authors(data)
         first = versions[0][1] if versions else None
         updated = (versions[-1][2] if versions else None) or update_date
         record = PaperRecord(
@@ -158,7 +171,8 @@ def parse_object(data: Any, place: str) -> PaperRecord | Rejection:
             version=versions[-1][0] if versions else parsed_id[1],
             versions=[{"version": n, "created": iso} for n, _, iso in versions],
             abstract=opt_str(data, "abstract") or "",
-            authors=_authors(data),
+            authors=authors,
+            affiliations=affiliations,
             categories=categories.split() if categories else [],
             comment=opt_str(data, "comments"),
             journal_ref=opt_str(data, "journal-ref"),

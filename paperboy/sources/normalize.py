@@ -12,6 +12,8 @@ from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from paperboy.sources.names import clean_author
+
 _NEW_ID = r"\d{4}\.\d{4,5}"
 _OLD_ID = r"[a-z][a-z\-]*(?:\.[A-Z]{2})?/\d{7}"
 _ID_RE = re.compile(rf"^(?:arxiv:|oai:arxiv\.org:)?({_NEW_ID}|{_OLD_ID})(?:v(\d+))?$", re.IGNORECASE)
@@ -98,8 +100,12 @@ def title_key(title: str) -> str:
 
 @lru_cache(maxsize=32768)
 def author_key(name: str) -> str:
-    """Key that groups one author's spellings: accents, case, dots and ``Last, First`` order ignored."""
-    text = name.strip()
+    """Key that groups one author's spellings: accents, case, dots and ``Last, First`` order ignored.
+
+    TeX accents count as the letters they make and an affiliation in parentheses is no part of
+    the name, so ``P\\'erez (MIT)`` and ``Pérez`` are one author (``names.clean_author``).
+    """
+    text = clean_author(name)[0] if "\\" in name or "{" in name or name.endswith(")") else name.strip()
     if text.count(",") == 1:
         last, first = (part.strip() for part in text.split(","))
         if first and last and not first.lower().startswith(("jr", "sr", "ii", "iii")):
@@ -108,7 +114,8 @@ def author_key(name: str) -> str:
 
 
 def normalize_doi(doi: str | None) -> str | None:
-    """Lower-case bare DOI (``10.x/y``), with URL or ``doi:`` prefixes stripped."""
+    """Lower-case bare DOI (``10.x/y``), with URL or ``doi:`` prefixes stripped: the form DOIs are
+    matched in (stored DOIs keep their case: ``names.split_dois``)."""
     if not doi:
         return None
     text = doi.strip().split()[0] if doi.strip() else ""
@@ -136,6 +143,21 @@ def find_code_url(*texts: str | None) -> str | None:
             if any(bad in url.lower() for bad in _NOT_REPOS):
                 continue
             return url
+    return None
+
+
+_PROJECT_URL_RE = re.compile(
+    r"\b(?:project|web)\s*(?:page|site|website|homepage)s?\b[^h]{0,12}(https?://[^\s,;<>\"')\]}]+)", re.IGNORECASE
+)
+
+
+def find_project_url(*texts: str | None) -> str | None:
+    """The project page an arXiv comment announces ("Project page: https://…"), Hugging Face's ``projectPage``."""
+    for text in texts:
+        if text and "://" in text:
+            match = _PROJECT_URL_RE.search(text)
+            if match:
+                return match.group(1).rstrip(".")
     return None
 
 

@@ -1,4 +1,8 @@
-"""arXiv OAI-PMH harvester (``ListRecords``, ``metadataPrefix=arXiv``): incremental and crash-safe.
+"""arXiv OAI-PMH harvester (``ListRecords``): incremental and crash-safe.
+
+Two metadata formats: ``arXivRaw`` (the default: every version with its date, so a revised
+paper arrives with its version number, and every DOI) and ``arXiv`` (structured author names
+with affiliations, but only the first and latest days and no version numbers).
 
 Why OAI-PMH: it is arXiv's way to keep a mirror current.  A harvest asks for every record
 changed since a day (``from``) and pages with resumption tokens.  After each page this importer
@@ -9,7 +13,8 @@ a crash resumes at the first unsaved page.  The last checkpoint drops the token 
 State (``Checkpoint.state``)::
 
     {"token": str | None, "from": "YYYY-MM-DD" | None, "until": "YYYY-MM-DD" | None,
-     "set": str | None, "started": responseDate of the harvest's first page, "count": records seen}
+     "set": str | None, "started": responseDate of the harvest's first page, "count": records seen,
+     "prefix": the metadata format of the list}
 """
 
 from __future__ import annotations
@@ -26,14 +31,25 @@ from lxml import etree
 from paperboy.config import Settings
 from paperboy.sources.base import finish
 from paperboy.sources.http import BadBody, HttpClient, xml_root
-from paperboy.sources.normalize import clean_ws, estimate_announce_date, iso_date, parse_arxiv_id
+from paperboy.sources.names import split_author_string
+from paperboy.sources.normalize import (
+    clean_ws,
+    estimate_announce_date,
+    iso_date,
+    iso_datetime,
+    parse_arxiv_id,
+    parse_datetime,
+)
 from paperboy.sources.record import Checkpoint, Items, PaperRecord, Rejection, SourceError
 
 SOURCE = "oai"
 OAI = "http://www.openarchives.org/OAI/2.0/"
 ARXIV = "http://arxiv.org/OAI/arXiv/"
-NS = {"oai": OAI, "arXiv": ARXIV}
-METADATA_PREFIX = "arXiv"
+ARXIV_RAW = "http://arxiv.org/OAI/arXivRaw/"
+NS = {"oai": OAI, "arXiv": ARXIV, "raw": ARXIV_RAW}
+#: The metadata formats this harvester reads; the first is the default.
+METADATA_PREFIXES = ("arXivRaw", "arXiv")
+METADATA_PREFIX = METADATA_PREFIXES[0]
 #: How often an expired resumption token may restart the list before the harvest gives up.
 MAX_RESTARTS = 3
 
@@ -69,6 +85,10 @@ def _author(element: etree._Element) -> str:
     return clean_ws(" ".join(part for part in parts if part))
 
 
+def _affiliations(element: etree._Element) -> list[str]:
+    return [clean_ws(a.text) for a in element.findall("arXiv:affiliation", NS) if a.text and a.text.strip()]
+
+
 def _announced(created: str) -> str:
     """Estimated listing day of a submission known only by its day (taken as before the cut-off)."""
     day = date.fromisoformat(created)
@@ -88,15 +108,19 @@ def parse_record(record: etree._Element, place: str) -> PaperRecord | Rejection 
     if header.get("status") == "deleted":
         return None
     identifier = _text(header, "oai:identifier") or "?"
+    raw = record.find("oai:metadata/raw:arXivRaw", NS)
+    if raw is not None:
+        return _raw_record(raw, identifier, place)
     meta = record.find("oai:metadata/arXiv:arXiv", NS)
     if meta is None:
-        return Rejection(place, f"{identifier}: no arXiv metadata")
+        return Rejection(place, f"{identifier}: no arXiv or arXivRaw metadata")
     raw_id = _text(meta, "arXiv:id")
     if raw_id is None:
         return Rejection(place, f"{identifier}: missing <id>")
     parsed = parse_arxiv_id(raw_id)
     if parsed is None:
         return Rejection(place, f"not an arXiv id: {raw_id.strip()!r}")
+    authors = meta.findall("arXiv:authors/arXiv:author", NS)
     created_raw, updated_raw = _text(meta, "arXiv:created"), _text(meta, "arXiv:updated")
     created, updated = iso_date(created_raw), iso_date(updated_raw)
     if (created_raw and created is None) or (updated_raw and updated is None):
@@ -107,7 +131,8 @@ def parse_record(record: etree._Element, place: str) -> PaperRecord | Rejection 
             id=parsed[0],
             versions=[{"version": 1, "created": created}] if created else [],
             abstract=_text(meta, "arXiv:abstract") or "",
-            authors=[_author(a) for a in meta.findall("arXiv:authors/arXiv:author", NS)],
+            authors=[_author(a) for a in authors],
+            affiliations=[_affiliations(a) for a in authors] if any(_affiliations(a) for a in authors) else [],
             categories=(_text(meta, "arXiv:categories") or "").split(),
             comment=_text(meta, "arXiv:comments"),
             journal_ref=_text(meta, "arXiv:journal-ref"),
@@ -123,6 +148,59 @@ def parse_record(record: etree._Element, place: str) -> PaperRecord | Rejection 
     if isinstance(result, PaperRecord) and updated:
         result.version = None  # revised, but to which version the arXiv format does not say
     return result
+
+
+def _raw_text(parent: etree._Element, name: str) -> str | None:
+    value = parent.findtext(f"raw:{name}", namespaces=NS)
+    return value if value and value.strip() else None
+
+
+def _raw_record(meta: etree._Element, identifier: str, place: str) -> PaperRecord | Rejection:
+    """An ``arXivRaw`` record: every ``<version version="vN"><date>`` (RFC 2822), the authors as
+    one string ("A, B and C (Univ)", split like the Kaggle snapshot's), a ``doi`` that may hold several."""
+    raw_id = _raw_text(meta, "id")
+    if raw_id is None:
+        return Rejection(place, f"{identifier}: missing <id>")
+    parsed = parse_arxiv_id(raw_id)
+    if parsed is None:
+        return Rejection(place, f"not an arXiv id: {raw_id.strip()!r}")
+    versions: list[dict[str, Any]] = []
+    for element in meta.findall("raw:version", NS):
+        label = (element.get("version") or "").strip()
+        if label[:1] not in ("v", "V") or not label[1:].isdigit():
+            return Rejection(place, f"{raw_id.strip()}: bad version label {label!r}")
+        date_raw = element.findtext("raw:date", namespaces=NS)
+        created = iso_datetime(date_raw)
+        if date_raw and date_raw.strip() and created is None:
+            return Rejection(place, f"{raw_id.strip()}: unreadable date {date_raw.strip()!r}")
+        versions.append({"version": int(label[1:]), "created": created})
+    versions.sort(key=lambda v: v["version"])
+    pairs = split_author_string(_raw_text(meta, "authors") or "")
+    affiliations = [affs for _, affs in pairs]
+    first = versions[0]["created"] if versions else None
+    latest = versions[-1]["created"] if versions else None
+    submitted = parse_datetime(first)
+    return finish(
+        PaperRecord(
+            title=_raw_text(meta, "title") or "",
+            id=parsed[0],
+            version=versions[-1]["version"] if versions else parsed[1],
+            versions=versions,
+            abstract=_raw_text(meta, "abstract") or "",
+            authors=[name for name, _ in pairs],
+            affiliations=affiliations if any(affiliations) else [],
+            categories=(_raw_text(meta, "categories") or "").split(),
+            comment=_raw_text(meta, "comments"),
+            journal_ref=_raw_text(meta, "journal-ref"),
+            doi=_raw_text(meta, "doi"),
+            license=_raw_text(meta, "license"),
+            published=first,
+            updated=latest if len(versions) > 1 else None,
+            announced=estimate_announce_date(submitted).isoformat() if submitted else None,
+            source=SOURCE,
+            place=place,
+        )
+    )
 
 
 def _check_day(name: str, value: str | None) -> str | None:
@@ -141,6 +219,7 @@ class _Harvest:
         from_date: str | None,
         until: str | None,
         state: dict[str, Any] | None,
+        prefix: str | None = None,
     ) -> None:
         self.settings = settings
         self.url = settings.arxiv_oai_url
@@ -148,12 +227,18 @@ class _Harvest:
         self.set_spec = set_spec
         saved = state or {}
         from_date, until = _check_day("from", from_date), _check_day("until", until)
+        saved_prefix = saved.get("prefix") or "arXiv"  # states saved before arXivRaw was read
+        if prefix is not None and prefix not in METADATA_PREFIXES:
+            known = ", ".join(METADATA_PREFIXES)
+            raise SourceError(f"OAI-PMH: metadata format must be one of {known}, not {prefix!r}")
         resumable = (
             bool(saved.get("token"))
             and saved.get("set") == set_spec
             and from_date in (None, saved.get("from"))
             and until in (None, saved.get("until"))
+            and prefix in (None, saved_prefix)
         )
+        self.prefix: str = saved_prefix if resumable else prefix or settings.arxiv_oai_format
         self.token: str | None = saved["token"] if resumable else None
         self.from_date: str | None = saved.get("from") if resumable else from_date or saved.get("from")
         self.until: str | None = saved.get("until") if resumable else until
@@ -163,7 +248,7 @@ class _Harvest:
     def _params(self) -> dict[str, str]:
         if self.token:
             return {"verb": "ListRecords", "resumptionToken": self.token}
-        params = {"verb": "ListRecords", "metadataPrefix": METADATA_PREFIX}
+        params = {"verb": "ListRecords", "metadataPrefix": self.prefix}
         if self.set_spec:
             params["set"] = self.set_spec
         if self.from_date:
@@ -181,6 +266,7 @@ class _Harvest:
             "set": self.set_spec,
             "started": self.started,
             "count": self.count,
+            "prefix": self.prefix,
         }
 
     def final_state(self) -> dict[str, Any]:
@@ -189,7 +275,15 @@ class _Harvest:
         started_day = iso_date(self.started)
         if started_day:
             next_from = min(started_day, self.until) if self.until else started_day
-        return {"token": None, "from": next_from, "until": None, "set": self.set_spec, "started": None, "count": 0}
+        return {
+            "token": None,
+            "from": next_from,
+            "until": None,
+            "set": self.set_spec,
+            "started": None,
+            "count": 0,
+            "prefix": self.prefix,
+        }
 
     def run(self) -> Iterator[PaperRecord | Rejection | Checkpoint]:
         restarts = 0
@@ -234,6 +328,7 @@ def read(
     from_date: str | None = None,
     until: str | None = None,
     state: dict[str, Any] | None = None,
+    metadata_prefix: str | None = None,
 ) -> Items:
     """Harvest records changed since ``from_date`` (default: the saved state's ``from``).
 
@@ -241,5 +336,7 @@ def read(
     the same set (and ``from_date``/``until`` are not given or equal its own), the harvest
     resumes from that token; an expired token restarts the list from the state's ``from``
     with a ``HarvestWarning``.  Deleted records are skipped; a malformed one is a ``Rejection``.
+    ``metadata_prefix`` is ``arXivRaw`` or ``arXiv`` (default: the setting ``arxiv_oai_format``;
+    a resumed list keeps the format it was started in).
     """
-    yield from _Harvest(settings, set_spec, from_date, until, state).run()
+    yield from _Harvest(settings, set_spec, from_date, until, state, metadata_prefix).run()

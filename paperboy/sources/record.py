@@ -27,15 +27,22 @@ class PaperRecord:
     versions: list[dict[str, Any]] = field(default_factory=list)
     abstract: str = ""
     authors: list[str] = field(default_factory=list)
+    #: Each author's affiliations, parallel to ``authors``; empty when no author has any.
+    affiliations: list[list[str]] = field(default_factory=list)
     #: First entry is the primary category.
     categories: list[str] = field(default_factory=list)
     comment: str | None = None
     journal_ref: str | None = None
+    #: The (first) DOI, case kept; ``finish`` splits a field holding several into ``dois``.
     doi: str | None = None
+    #: Every DOI the source gives, in order (the first is ``doi``).
+    dois: list[str] = field(default_factory=list)
     license: str | None = None
     abs_url: str | None = None
     pdf_url: str | None = None
     code_url: str | None = None
+    #: The paper's project page (Hugging Face's ``projectPage``, or announced in the comment).
+    project_url: str | None = None
     #: ISO 8601 (date or datetime) of the first version.
     published: str | None = None
     #: ISO 8601 of the latest update.
@@ -44,6 +51,9 @@ class PaperRecord:
     announced: str | None = None
     #: Votes, where the source has them (Hugging Face).
     upvotes: int | None = None
+    #: What Hugging Face's Daily Papers say beyond the paper: ``daily_at`` (submittedOnDailyAt),
+    #: ``daily_by`` (the submitter: user, fullname, avatarUrl), ``thumbnail``, ``ai_summary``.
+    hf: dict[str, Any] | None = None
     #: Which importer produced it: jsonl, kaggle, arxiv, oai, rss, hf.
     source: str = ""
     #: Earlier sources carried in the record itself (a paperboy export), kept on re-import.

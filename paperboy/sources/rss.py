@@ -19,6 +19,7 @@ from lxml import etree
 from paperboy.config import Settings
 from paperboy.sources.base import check_readable, finish
 from paperboy.sources.http import BadBody, HttpClient, xml_root
+from paperboy.sources.names import split_author_string
 from paperboy.sources.normalize import clean_ws, iso_date, parse_arxiv_id
 from paperboy.sources.record import Items, PaperRecord, Rejection, SourceError
 
@@ -31,8 +32,6 @@ REPLACEMENTS = frozenset({"replace", "replace-cross"})
 
 _HEADER_RE = re.compile(r"^\s*arXiv:\S+\s+Announce Type:\s*([\w-]+)\s*", re.IGNORECASE)
 _ABSTRACT_RE = re.compile(r"^\s*Abstract:\s*", re.IGNORECASE)
-_AND_RE = re.compile(r"\s+and\s+")
-_SUFFIXES = frozenset({"jr", "jr.", "sr", "sr.", "ii", "iii", "iv"})
 
 
 class _Item(NamedTuple):
@@ -47,6 +46,9 @@ class _Item(NamedTuple):
     announce_type: str | None
     license: str | None
     day: str | None
+    #: ``arxiv:DOI`` (possibly several, space-separated) and ``arxiv:journal_reference``.
+    doi: str | None
+    journal_ref: str | None
 
 
 def _root(body: bytes) -> etree._Element:
@@ -56,6 +58,15 @@ def _root(body: bytes) -> etree._Element:
 
 def _texts(parent: etree._Element, path: str) -> list[str]:
     return [el.text.strip() for el in parent.findall(path, NS) if el.text and el.text.strip()]
+
+
+def _arxiv_text(parent: etree._Element, *names: str) -> str | None:
+    """The first of arXiv's extension elements present (``arxiv:DOI``; the API spells it ``doi``)."""
+    for name in names:
+        value = parent.findtext(f"arxiv:{name}", namespaces=NS)
+        if value and value.strip():
+            return value
+    return None
 
 
 def _rss_item(item: etree._Element) -> _Item:
@@ -69,6 +80,8 @@ def _rss_item(item: etree._Element) -> _Item:
         announce_type=item.findtext("arxiv:announce_type", namespaces=NS),
         license=item.findtext("dc:rights", namespaces=NS),
         day=iso_date(item.findtext("pubDate")),
+        doi=_arxiv_text(item, "DOI", "doi"),
+        journal_ref=_arxiv_text(item, "journal_reference", "journal_ref"),
     )
 
 
@@ -84,43 +97,15 @@ def _atom_entry(entry: etree._Element) -> _Item:
         announce_type=entry.findtext("arxiv:announce_type", namespaces=NS),
         license=entry.findtext("atom:rights", namespaces=NS) or entry.findtext("dc:rights", namespaces=NS),
         day=iso_date(entry.findtext("atom:published", namespaces=NS) or entry.findtext("atom:updated", namespaces=NS)),
+        doi=_arxiv_text(entry, "DOI", "doi"),
+        journal_ref=_arxiv_text(entry, "journal_reference", "journal_ref"),
     )
 
 
-def _split_top_level(text: str) -> list[str]:
-    """Split on commas outside parentheses (an affiliation may contain commas)."""
-    parts, current, depth = [], [], 0
-    for char in text:
-        if char in "([":
-            depth += 1
-        elif char in ")]" and depth:
-            depth -= 1
-        if char == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
-
-
-def split_authors(creators: Sequence[str]) -> list[str]:
-    """Names from ``dc:creator`` values: "A, B, and C", "A and B", or one element per author."""
-    names: list[str] = []
-    for value in creators:
-        for part in _split_top_level(value):
-            part = clean_ws(part)
-            if part.lower().startswith("and "):
-                part = part[4:]
-            for name in [part] if "(" in part else _AND_RE.split(part):
-                name = clean_ws(name)
-                if not name:
-                    continue
-                if name.lower() in _SUFFIXES and names:  # "John Smith, Jr."
-                    names[-1] = f"{names[-1]} {name}"
-                else:
-                    names.append(name)
-    return names
+def split_authors(creators: Sequence[str]) -> list[tuple[str, list[str]]]:
+    """Names and affiliations from ``dc:creator`` values: "A, B, and C", "A and B", one element per
+    author, and arXiv's "Name (Affiliation, Other), Name" (each author's own, never shared)."""
+    return [pair for value in creators for pair in split_author_string(value, backfill=False)]
 
 
 def _record(raw: _Item, listing_day: str | None, place: str) -> PaperRecord | Rejection:
@@ -134,13 +119,18 @@ def _record(raw: _Item, listing_day: str | None, place: str) -> PaperRecord | Re
     abstract = _ABSTRACT_RE.sub("", text, count=1)
     announce = clean_ws(raw.announce_type or (header.group(1) if header else "")).lower() or None
     day = listing_day or raw.day
+    pairs = split_authors(raw.creators)
+    affiliations = [affs for _, affs in pairs]
     return finish(
         PaperRecord(
             title=raw.title or "",
             id=parsed[0],
             version=parsed[1],
             abstract=abstract,
-            authors=split_authors(raw.creators),
+            authors=[name for name, _ in pairs],
+            affiliations=affiliations if any(affiliations) else [],
+            journal_ref=raw.journal_ref,
+            doi=raw.doi,
             categories=raw.categories,
             license=raw.license,
             announced=day if announce in FIRST_LISTING else None,

@@ -39,21 +39,26 @@ _LISTED = (
     p.title,
     p.abstract,
     p.authors,
+    p.affiliations,
     p.categories,
     p.primary_category,
     p.comment,
     p.journal_ref,
     p.doi,
+    p.dois,
     p.license,
     p.abs_url,
     p.pdf_url,
     p.code_url,
+    p.project_url,
     p.published,
     p.updated,
     p.announced,
     p.source_upvotes,
+    p.hf,
     p.sources,
     p.first_seen,
+    p.last_changed,
     (func.coalesce(s.upvotes, 0) + func.coalesce(p.source_upvotes, 0)).label("upvotes"),
     func.coalesce(s.num_comments, 0).label("num_comments"),
     func.coalesce(s.hidden, False).label("hidden"),
@@ -97,9 +102,11 @@ def _visible() -> Any:
 
 
 def _bump(conn: Any) -> None:
-    """Count one more change to what pages show (see ``Activity.generation``)."""
+    """Count one more change to what pages show (see ``Activity.generation``), and note when."""
     counter = t.counters.c
     conn.execute(update(t.counters).where(counter.name == "activity").values(value=counter.value + 1))
+    seconds = int(datetime.now(UTC).timestamp())
+    conn.execute(update(t.counters).where(counter.name == "activity_at").values(value=seconds))
 
 
 class Activity:
@@ -121,24 +128,38 @@ class Activity:
         return [found[i] for i in ids if i in found]
 
     def announced_between(
-        self, first: str, last: str, sort: str = "votes", limit: int = 50, offset: int = 0
+        self,
+        first: str,
+        last: str,
+        sort: str = "votes",
+        limit: int = 50,
+        offset: int = 0,
+        submitter: str | None = None,
     ) -> tuple[list[dict[str, Any]], int]:
         """(one page of the papers announced on days ``first``..``last``, how many there are in all).
 
         ``sort``: ``votes`` (most upvoted first, as Hugging Face's daily page), ``trending`` (hot
-        score) or ``new`` (latest announcement first).
+        score), ``new`` (latest announcement first) or ``published`` (newest v1 first, Hugging
+        Face's API order).  ``submitter``: only papers that user submitted here, or that Hugging
+        Face says they submitted (for papers nobody submitted here), whatever the case.
         """
         where = and_(p.announced >= first, p.announced <= last, _visible())
+        if submitter:
+            name = submitter.lower()
+            on_hf = func.lower(p.hf[("daily_by", "user")].as_string())
+            where = and_(where, (u.username_key == name) | (s.submitted_by.is_(None) & (on_hf == name)))
         order = {
             "new": (p.announced.desc(), p.id.desc()),
+            "published": (func.coalesce(p.published, p.announced).desc(), p.id.desc()),
             "trending": (func.coalesce(s.hot, 0).desc(), p.announced.desc(), p.id.desc()),
         }.get(sort, (_TOTAL_VOTES.desc(), p.announced.desc(), p.id.desc()))
         with self.engine.connect() as conn:
             rows = conn.execute(_listing().where(where).order_by(*order).limit(limit).offset(offset))
             papers = [as_dict(r) for r in rows]
-            count_query = (
-                select(func.count()).select_from(t.papers).outerjoin(t.paper_stats, s.paper_id == p.id).where(where)
-            )
+            counted = t.papers.outerjoin(t.paper_stats, s.paper_id == p.id)
+            if submitter:
+                counted = counted.outerjoin(t.users, u.id == s.submitted_by)
+            count_query = select(func.count()).select_from(counted).where(where)
             total = conn.execute(count_query).scalar_one()
         return papers, total
 
@@ -164,6 +185,17 @@ class Activity:
         with self.engine.connect() as conn:
             activity = conn.execute(select(t.counters.c.value).where(t.counters.c.name == "activity")).scalar() or 0
             return conn.execute(select(func.max(p.seq))).scalar() or 0, activity
+
+    def last_change(self) -> str | None:
+        """When anything pages show last changed (a paper, a vote, a comment), ``YYYY-MM-DDTHH:MM:SSZ``.
+
+        Two indexed lookups: the row with the newest change counter, and the activity clock.
+        """
+        with self.engine.connect() as conn:
+            newest = conn.execute(select(p.last_changed).order_by(p.seq.desc()).limit(1)).scalar()
+            seconds = conn.execute(select(t.counters.c.value).where(t.counters.c.name == "activity_at")).scalar()
+        activity = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if seconds else None
+        return max(filter(None, (newest, activity)), default=None)
 
     def latest_day(self) -> str | None:
         """The newest announcement day in the store."""
@@ -362,7 +394,12 @@ class Activity:
         ).first()
         day = paper_day(dict(zip(("announced", "published", "first_seen"), paper[:3], strict=True))) if paper else None
         total = votes + (paper[3] if paper else 0)
-        row = {"paper_id": paper_id, "upvotes": votes, "num_comments": n_comments, "hot": hot_score(total, day)}
+        row = {
+            "paper_id": paper_id,
+            "upvotes": votes,
+            "num_comments": n_comments,
+            "hot": hot_score(total, day),
+        }
         upsert(conn, t.paper_stats, [row], ["paper_id"])
         _bump(conn)
         return row

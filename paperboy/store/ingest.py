@@ -64,7 +64,7 @@ def _chunks(values: Sequence[Any], size: int = IN_CHUNK) -> Iterable[Sequence[An
 def _synthetic_id(row: dict[str, Any]) -> str:
     """Id for a paper no source has named: its DOI, else a digest of its normalized title."""
     if row["doi"]:
-        return f"doi:{row['doi']}"
+        return f"doi:{row['doi'].lower()}"
     return "title:" + hashlib.sha1(row["title_key"].encode()).hexdigest()[:16]
 
 
@@ -131,12 +131,13 @@ class _Batch:
         by_doi: dict[str, dict[str, Any]] = {}
         by_title: dict[str, dict[str, Any]] = {}
         if orphans:
-            dois = list({p.row["doi"] for p in orphans if p.row["doi"]})
+            dois = list({p.row["doi"].lower() for p in orphans if p.row["doi"]})
             keys = list({p.row["title_key"] for p in orphans})
-            for row in self._load_rows(t.papers.c.doi, dois) + self._load_rows(t.papers.c.title_key, keys):
+            found = self._load_rows(func.lower(t.papers.c.doi), dois) + self._load_rows(t.papers.c.title_key, keys)
+            for row in found:
                 self.stored.setdefault(row["id"], row)
                 if row["doi"]:
-                    by_doi.setdefault(row["doi"], row)
+                    by_doi.setdefault(row["doi"].lower(), row)
                 # prefer arXiv papers, then the oldest, when titles collide
                 best = by_title.get(row["title_key"])
                 if best is None or (row["is_arxiv"], -row["seq"]) > (best["is_arxiv"], -best["seq"]):
@@ -148,7 +149,7 @@ class _Batch:
             if rid and rid in self.stored:
                 match = rid
             elif rid is None or p.row["is_arxiv"]:
-                row = (by_doi.get(doi) if doi else None) or by_title.get(p.row["title_key"])
+                row = (by_doi.get(doi.lower()) if doi else None) or by_title.get(p.row["title_key"])
                 if row is not None and (rid is None or not row["is_arxiv"]):
                     match = row["id"]
             out.append((p, match))
@@ -203,7 +204,7 @@ class _Batch:
 
     def _index_pending(self, row: dict[str, Any]) -> None:
         if row["doi"]:
-            self.pending_doi[row["doi"]] = row["id"]
+            self.pending_doi[row["doi"].lower()] = row["id"]
         self.pending_title.setdefault(row["title_key"], row["id"])  # type: ignore[union-attr]
 
     def _pending_match(self, incoming: dict[str, Any]) -> str | None:
@@ -212,7 +213,7 @@ class _Batch:
             for row in self.rows.values():
                 self._index_pending(row)
         doi = incoming["doi"]
-        found = (self.pending_doi.get(doi) if doi else None) or self.pending_title.get(incoming["title_key"])
+        found = (self.pending_doi.get(doi.lower()) if doi else None) or self.pending_title.get(incoming["title_key"])
         return self.renamed.get(found, found) if found else None
 
     # -- writing ---------------------------------------------------------------------------

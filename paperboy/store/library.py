@@ -321,8 +321,9 @@ class Library:
 
     # -- matching imported entries -----------------------------------------------------------
     def ids_by_doi(self, dois: Iterable[str]) -> dict[str, str]:
-        """``{doi: paper id}`` for stored papers with these (normalized) DOIs."""
-        return self._lookup(p.doi, dois)
+        """``{doi: paper id}`` for stored papers with these (normalized, lower-case) DOIs; stored DOIs
+        keep their case, so they are compared in lower case (``ix_papers_doi_key``)."""
+        return self._lookup(func.lower(p.doi), dois)
 
     def ids_by_title_key(self, keys: Iterable[str]) -> dict[str, str]:
         """``{normalized title: paper id}`` for stored papers with these title keys (the newest when several)."""

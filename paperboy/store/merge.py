@@ -20,7 +20,7 @@ from typing import Any
 
 import orjson
 
-from paperboy.sources.normalize import is_arxiv_id, title_key
+from paperboy.sources.normalize import author_key, is_arxiv_id, title_key
 from paperboy.sources.record import PaperRecord
 
 SOURCE_RANK = {"oai": 3, "arxiv": 3, "kaggle": 3, "jsonl": 2, "rss": 2, "hf": 1}
@@ -39,6 +39,7 @@ REPLACEABLE = (
     "abs_url",
     "pdf_url",
     "code_url",
+    "project_url",
 )
 
 #: The columns that make up a paper's content; bookkeeping columns (seq, times) are excluded.
@@ -50,19 +51,23 @@ CONTENT = (
     "title_key",
     "abstract",
     "authors",
+    "affiliations",
     "categories",
     "primary_category",
     "comment",
     "journal_ref",
     "doi",
+    "dois",
     "license",
     "abs_url",
     "pdf_url",
     "code_url",
+    "project_url",
     "published",
     "updated",
     "announced",
     "source_upvotes",
+    "hf",
     "field_rank",
     "sources",
 )
@@ -78,18 +83,22 @@ def record_hash(record: PaperRecord) -> str:
             record.title,
             record.abstract,
             record.authors,
+            record.affiliations,
             record.categories,
             record.comment,
             record.journal_ref,
             record.doi,
+            record.dois,
             record.license,
             record.abs_url,
             record.pdf_url,
             record.code_url,
+            record.project_url,
             record.published,
             record.updated,
             record.announced,
             record.upvotes,
+            record.hf,
             record.sources,
         )
     )
@@ -108,6 +117,30 @@ def _merge_versions(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> lis
         if by_number.get(number) is None:
             by_number[number] = item.get("created")
     return [{"version": n, "created": by_number[n]} for n in sorted(by_number)]
+
+
+def all_dois(row: dict[str, Any]) -> list[str]:
+    """A row's DOIs, its ``doi`` first (rows stored before DOIs were kept apart have only ``doi``)."""
+    out: dict[str, str] = {}
+    for doi in (row.get("doi"), *(row.get("dois") or ())):
+        if doi and doi.lower() not in out:
+            out[doi.lower()] = doi
+    return list(out.values())
+
+
+def _same_people(a: list[str], b: list[str]) -> bool:
+    return len(a) == len(b) and all(author_key(x) == author_key(y) for x, y in zip(a, b, strict=True))
+
+
+def _affiliations(row: dict[str, Any], incoming: dict[str, Any], authors: list[str]) -> list[list[str]]:
+    """Affiliations go with the author list they belong to; the other side's fill in when it names
+    the same people (an RSS listing has none, the Kaggle snapshot has them)."""
+    mine, other = (incoming, row) if authors is incoming["authors"] else (row, incoming)
+    if mine.get("affiliations"):
+        return mine["affiliations"]
+    if other.get("affiliations") and _same_people(authors, other["authors"]):
+        return other["affiliations"]
+    return []
 
 
 def _earliest(a: str | None, b: str | None) -> str | None:
@@ -133,19 +166,23 @@ def new_row(record: PaperRecord, paper_id: str | None) -> dict[str, Any]:
         "title_key": title_key(record.title),
         "abstract": record.abstract,
         "authors": record.authors,
+        "affiliations": record.affiliations,
         "categories": record.categories,
         "primary_category": record.categories[0] if record.categories else None,
         "comment": record.comment,
         "journal_ref": record.journal_ref,
         "doi": record.doi,
+        "dois": record.dois,
         "license": record.license,
         "abs_url": record.abs_url,
         "pdf_url": record.pdf_url,
         "code_url": record.code_url,
+        "project_url": record.project_url,
         "published": record.published,
         "updated": record.updated,
         "announced": record.announced,
         "source_upvotes": record.upvotes,
+        "hf": record.hf,
         "field_rank": rank_of(record),
         "sources": sources,
     }
@@ -161,6 +198,9 @@ def merge(row: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
             out[name] = theirs
     if out["title"] != row["title"]:
         out["title_key"] = incoming["title_key"]
+    out["affiliations"] = _affiliations(row, incoming, out["authors"])
+    winner, loser = (incoming, row) if out["doi"] == incoming["doi"] else (row, incoming)
+    out["dois"] = all_dois({"doi": out["doi"], "dois": [*all_dois(winner), *all_dois(loser)]})
     out["primary_category"] = out["categories"][0] if out["categories"] else None
     out["field_rank"] = max(row["field_rank"], incoming["field_rank"])
     out["versions"] = _merge_versions(row["versions"], incoming["versions"])
@@ -170,6 +210,8 @@ def merge(row: dict[str, Any], incoming: dict[str, Any]) -> dict[str, Any]:
     out["announced"] = _earliest(row["announced"], incoming["announced"])
     if incoming["source_upvotes"] is not None:
         out["source_upvotes"] = incoming["source_upvotes"]
+    if incoming.get("hf"):  # only Hugging Face records carry it, and the latest says most
+        out["hf"] = {**(row.get("hf") or {}), **incoming["hf"]}
     out["sources"] = sorted(set(row["sources"]) | set(incoming["sources"]))
     return out
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
 )
 
 metadata = MetaData()
@@ -41,29 +42,38 @@ papers = Table(
     Column("title_key", Text, nullable=False),
     Column("abstract", Text, nullable=False),
     Column("authors", JSON, nullable=False),
+    #: Each author's affiliations, parallel to ``authors`` (``[]`` when no author has any).
+    Column("affiliations", JSON, nullable=False, server_default="[]"),
     Column("categories", JSON, nullable=False),
     Column("primary_category", String(32)),
     Column("comment", Text),
     Column("journal_ref", Text),
+    #: The first DOI, case kept (matched case-insensitively: ``ix_papers_doi_key``).
     Column("doi", String(255)),
+    #: Every DOI the sources gave (arXiv allows several), the first being ``doi``.
+    Column("dois", JSON, nullable=False, server_default="[]"),
     Column("license", Text),
     Column("abs_url", Text),
     Column("pdf_url", Text),
     Column("code_url", Text),
+    Column("project_url", Text),
     Column("published", String(20)),
     Column("updated", String(20)),
     Column("announced", String(10)),
     #: Votes reported by a source (Hugging Face), not paperboy's own.
     Column("source_upvotes", Integer),
+    #: Hugging Face's Daily Papers metadata: daily_at, daily_by, thumbnail, ai_summary (sources/record.py).
+    Column("hf", JSON),
     #: Authority of the current field values: (version, source rank) decides merges.
     Column("field_rank", Integer, nullable=False),
     Column("sources", JSON, nullable=False),
     Column("first_seen", String(20), nullable=False),
     Column("last_changed", String(20), nullable=False),
     Index("ix_papers_title_key", "title_key"),
-    Index("ix_papers_doi", "doi"),
     Index("ix_papers_announced", "announced"),
 )
+#: DOIs match whatever their case (the DOI system ignores it); the stored DOI keeps it.
+Index("ix_papers_doi_key", func.lower(papers.c.doi))
 
 # Link tables are clustered on the column they are searched by (one B-tree each, no rowid):
 # an author's papers, a category's papers, a paper's sources.

@@ -21,52 +21,18 @@ from paperboy.web.render import (
     RowId,
     cached_json,
     community_error,
+    conditional,
     current_user,
     services,
 )
+from paperboy.web.shapes import Paper, PaperItem, item_json, paper_json
 
 router = APIRouter(prefix="/api", tags=["api"])
 Limit = Annotated[int, Query(ge=1, le=100, description="Items per page.")]
 
 
-# -- shapes -------------------------------------------------------------------------------------
-class Author(BaseModel):
-    name: str
-
-
-class Submitter(BaseModel):
-    name: str
-    fullname: str
-
-
-class Paper(BaseModel):
-    """A paper as Hugging Face's API gives it, plus paperboy's own fields."""
-
-    id: str
-    title: str
-    summary: str
-    authors: list[Author]
-    publishedAt: str | None = Field(None, description="Announcement (or publication) time, ISO 8601.")
-    upvotes: int
-    numComments: int
-    categories: list[str] = []
-    githubRepo: str | None = None
-    arxivUrl: str | None = None
-    pdfUrl: str | None = None
-    version: int | None = None
-    comment: str | None = None
-    doi: str | None = None
-
-
-class PaperItem(BaseModel):
-    """One entry of ``/api/daily_papers`` (Hugging Face's shape)."""
-
-    paper: Paper
-    title: str
-    summary: str
-    publishedAt: str | None
-    numComments: int
-    submittedBy: Submitter | None = None
+# -- shapes ----------------------------------------------------------------------------------
+# Hugging Face's paper and daily-item shapes live in ``shapes``; the ones below are paperboy's own.
 
 
 class SearchItem(PaperItem):
@@ -79,7 +45,7 @@ class SearchItem(PaperItem):
 
 
 #: Validators and serializers of the answers kept in the page cache (``cached_json``).
-_ITEM = TypeAdapter(PaperItem)
+_PAPER = TypeAdapter(Paper)
 _ITEMS = TypeAdapter(list[PaperItem])
 _RESULTS = TypeAdapter(list[SearchItem])
 
@@ -91,6 +57,9 @@ class Comment(BaseModel):
     text: str
     createdAt: str
     editedAt: str | None = None
+
+
+_COMMENTS = TypeAdapter(list[Comment])
 
 
 class VoteRequest(BaseModel):
@@ -109,45 +78,6 @@ class SubmitRequest(BaseModel):
 
 class CommentRequest(BaseModel):
     text: str = Field(..., max_length=10_000)
-
-
-def _published(paper: dict[str, Any]) -> str | None:
-    if paper.get("announced"):
-        return f"{paper['announced']}T00:00:00.000Z"
-    return paper.get("published")
-
-
-def paper_json(paper: dict[str, Any]) -> Paper:
-    """A stored (listed) paper in the API's shape."""
-    return Paper(
-        id=paper["id"],
-        title=paper["title"],
-        summary=paper["abstract"],
-        authors=[Author(name=a) for a in paper["authors"]],
-        publishedAt=_published(paper),
-        upvotes=paper.get("upvotes") or 0,
-        numComments=paper.get("num_comments") or 0,
-        categories=paper["categories"],
-        githubRepo=paper.get("code_url"),
-        arxivUrl=paper.get("abs_url"),
-        pdfUrl=paper.get("pdf_url"),
-        version=paper.get("version"),
-        comment=paper.get("comment"),
-        doi=paper.get("doi"),
-    )
-
-
-def item_json(paper: dict[str, Any]) -> dict[str, Any]:
-    """A daily-papers entry for a listed paper."""
-    by = paper.get("submitted_by")
-    return {
-        "paper": paper_json(paper),
-        "title": paper["title"],
-        "summary": paper["abstract"],
-        "publishedAt": _published(paper),
-        "numComments": paper.get("num_comments") or 0,
-        "submittedBy": Submitter(name=by, fullname=by) if by else None,
-    }
 
 
 # -- who is writing -------------------------------------------------------------------------------
@@ -176,11 +106,18 @@ def daily_papers(
     date: Annotated[str | None, Query(description="A day, YYYY-MM-DD.", max_length=40)] = None,
     week: Annotated[str | None, Query(description="An ISO week, YYYY-Www.", max_length=40)] = None,
     month: Annotated[str | None, Query(description="A month, YYYY-MM.", max_length=40)] = None,
-    sort: Literal["publishedAt", "trending", "upvotes"] = "upvotes",
+    submitter: Annotated[
+        str | None, Query(description="Only papers this user submitted (here, or on Hugging Face).", max_length=100)
+    ] = None,
+    sort: Annotated[
+        Literal["publishedAt", "trending", "upvotes"],
+        Query(description="publishedAt (newest v1 first, Hugging Face's default), trending, or upvotes."),
+    ] = "publishedAt",
     limit: Limit = 50,
     p: Annotated[int, Query(ge=0, le=100_000, description="Page number, from 0 as on Hugging Face.")] = 0,
 ) -> Response:
-    """Papers of a day, week or month (the latest day by default), as Hugging Face's ``/api/daily_papers``."""
+    """Papers of a day, week or month (the latest day by default; with ``submitter`` and no period,
+    all of that user's), as Hugging Face's ``/api/daily_papers``."""
     svc = services(request)
     period: Period | None = None
     try:
@@ -192,9 +129,12 @@ def daily_papers(
             period = parse_period("month", month)
     except BadPeriod as exc:
         raise HTTPException(400, str(exc)) from exc
-    order = {"publishedAt": "new", "trending": "trending", "upvotes": "votes"}[sort]
+    order = {"publishedAt": "published", "trending": "trending", "upvotes": "votes"}[sort]
+    who = submitter.strip() if submitter and submitter.strip() else None
     return cached_json(
-        request, _ITEMS, lambda: [item_json(x) for x in svc.feed.page(period, order, p + 1, limit).papers]
+        request,
+        _ITEMS,
+        lambda: [item_json(x) for x in svc.feed.page(period, order, p + 1, limit, submitter=who).papers],
     )
 
 
@@ -234,22 +174,24 @@ def _search_items(request: Request, q: str, limit: int, offset: int, mode: str) 
 @router.get("/papers/{paper_id:path}/similar", response_model=list[SearchItem])
 def similar(
     request: Request, paper_id: str, limit: Limit = 10, since: Annotated[str | None, Query(max_length=40)] = None
-) -> list[dict[str, Any]]:
+) -> Response:
     """The nearest papers by meaning (itself and its duplicates left out); ``since`` keeps only recent ones."""
     svc = services(request)
     _paper(request, paper_id)
     found = svc.search.similar(paper_id, limit, since)
     listed = {x["id"]: x for x in svc.store.activity.listed([r.id for r in found])}
-    return [
+    items = [
         item_json(listed[r.id]) | {"score": r.score, "semanticScore": r.semantic_score} for r in found if r.id in listed
     ]
+    return conditional(request, _RESULTS.dump_json(_RESULTS.validate_python(items), by_alias=True), "application/json")
 
 
 @router.get("/papers/{paper_id:path}/comments", response_model=list[Comment])
-def comments(request: Request, paper_id: str) -> list[Comment]:
+def comments(request: Request, paper_id: str) -> Response:
     """A paper's comments, oldest first."""
     paper = _paper(request, paper_id)
-    return [_comment(c) for c in services(request).store.activity.comments(paper["id"])]
+    found = [_comment(c) for c in services(request).store.activity.comments(paper["id"])]
+    return conditional(request, _COMMENTS.dump_json(found), "application/json")
 
 
 def _comment(c: dict[str, Any]) -> Comment:
@@ -324,10 +266,10 @@ def delete_comment(request: Request, comment_id: RowId) -> None:
         raise community_error(exc) from exc
 
 
-@router.get("/papers/{paper_id:path}", response_model=PaperItem)
+@router.get("/papers/{paper_id:path}", response_model=Paper)
 def get_paper(request: Request, paper_id: str) -> Any:
-    """One paper."""
+    """One paper in Hugging Face's flat shape (what ``huggingface_hub``'s ``paper_info`` reads)."""
     user = current_user(request)
     if user is not None and user["is_admin"]:  # admins see hidden papers: not an answer for everyone
-        return item_json(_paper(request, paper_id))
-    return cached_json(request, _ITEM, lambda: item_json(_paper(request, paper_id)))
+        return paper_json(_paper(request, paper_id))
+    return cached_json(request, _PAPER, lambda: paper_json(_paper(request, paper_id)))

@@ -1,8 +1,9 @@
 """The ASGI application: pages, JSON API and Atom feeds over one store.
 
-``create_app(settings)`` builds everything; ``paperboy serve`` runs it under uvicorn (one or more
-worker processes) beside the background indexer process.  Tests build it in-process with
-``indexer="inline"``, which indexes synchronously at start-up instead.
+``create_app(settings)`` builds the services (``services/wiring.py``) and the routes; ``paperboy
+serve`` runs it under uvicorn (one or more worker processes) beside the background indexer process
+(``services/indexing.py``).  Tests build it in-process, with ``index_at_start=True`` to index
+synchronously at start-up.
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,42 +24,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperboy.config import Settings, load_settings
-from paperboy.services.accounts import Accounts
-from paperboy.services.community import Community
-from paperboy.services.feed import Feed
-from paperboy.store import Store
-from paperboy.web.live_search import LiveSearch
+from paperboy.services.wiring import Services, build_services
 from paperboy.web.render import PageCache
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 #: Seconds between a web process's look at the store for new index data.
 REFRESH_EVERY = 3.0
-
-
-@dataclass
-class Services:
-    """Everything a request handler needs, built once per process."""
-
-    settings: Settings
-    store: Store
-    accounts: Accounts
-    community: Community
-    feed: Feed
-    search: LiveSearch
-
-
-def build_services(settings: Settings, semantic: bool = True, embedder: Any = None) -> Services:
-    """Open the store and the services over it."""
-    store = Store.open(settings)
-    return Services(
-        settings=settings,
-        store=store,
-        accounts=Accounts(store, settings),
-        community=Community(store, settings),
-        feed=Feed(store, settings.page_size),
-        search=LiveSearch(settings, store, semantic=semantic, embedder=embedder),
-    )
 
 
 def _refresher(services: Services, stop: threading.Event) -> None:
@@ -72,17 +44,28 @@ def _refresher(services: Services, stop: threading.Event) -> None:
 
 
 def create_app(
-    settings: Settings | None = None, *, semantic: bool = True, indexer: str = "process", embedder: Any = None
+    settings: Settings | None = None,
+    *,
+    semantic: bool = True,
+    embedder: Any = None,
+    clock: Callable[[], datetime] | None = None,
+    index_at_start: bool = False,
+    warm: bool = False,
 ) -> FastAPI:
-    """The web app.  ``indexer``: ``process`` (``paperboy serve`` runs it beside us), ``inline`` or ``none``."""
+    """The web app.
+
+    ``index_at_start``: bring the indices level with the store before serving (tests; ``paperboy
+    serve`` has its indexer process for that).  ``warm``: build the "for you" window in a thread at
+    start, so its first visitor does not wait for it (a real server).
+    """
     settings = settings or load_settings()
-    services = build_services(settings, semantic=semantic, embedder=embedder)
+    services = build_services(settings, semantic=semantic, embedder=embedder, **({"clock": clock} if clock else {}))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        if indexer == "inline":
-            from paperboy.web.indexer import index_once
+        if index_at_start:
+            from paperboy.services.indexing import index_once
 
             index_once(settings, services.store, semantic=semantic, embedder=embedder)
             services.search.refresh()
@@ -91,13 +74,13 @@ def create_app(
         extra = AsyncExitStack()  # mounted apps' lifespans (the MCP session manager)
         for hook in getattr(app.state, "lifespans", []):
             await extra.enter_async_context(hook())
-        if indexer == "process":  # a real server: have "for you" ready before its first visitor
-            threading.Thread(target=app.state.recommender.warm, name="recs-warm", daemon=True).start()
+        if warm:
+            threading.Thread(target=services.recommender.warm, name="recs-warm", daemon=True).start()
         yield
         await extra.aclose()
         stop.set()
         thread.join(timeout=5)
-        services.store.close()
+        services.close()
 
     app = FastAPI(
         title="paperboy",
@@ -109,29 +92,31 @@ def create_app(
     )
     app.state.services = services
     app.state.page_cache = PageCache()
-    from paperboy.web import api_docs
+
+    from paperboy.web import (
+        account_pages,
+        api,
+        api_docs,
+        feeds,
+        library_pages,
+        pages,
+        recs_api,
+        subscription_pages,
+    )
 
     api_docs.install(app)  # before /static: its assets live under /static/api-docs
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+    from paperboy.web import lab_pages
 
-    from paperboy.web.lab_pages import install as install_lab
-    from paperboy.web.library_pages import install as install_library
-
-    install_lab(app)  # follows, groups, notes, webhooks (issue 18); before the paper pages too
-
-    install_library(app)  # first: its routes extend /papers/{id}, which the paper pages would take
+    lab_pages.install(app)  # follows, groups, notes, webhooks (issue 18): before the paper pages and the API
     if settings.mcp_http:
         from paperboy.web import mcp_http
 
         mcp_http.install(app)  # /mcp: the MCP server for agents, token-authenticated (issue 18)
-
-    from paperboy.web import account_pages, api, feeds, pages, subscription_pages
-
-    app.include_router(api.router)
-    app.include_router(feeds.router)
-    app.include_router(account_pages.router)
-    app.include_router(subscription_pages.router)
-    app.include_router(pages.router)
+    # In this order: the library's routes extend /papers/{id}, which the paper pages would take.
+    for module in (recs_api, library_pages, api, feeds, account_pages, subscription_pages, pages):
+        app.include_router(module.router)
+    app.add_middleware(library_pages.RequestScope)
     _install_error_handlers(app)
     return app
 
@@ -175,4 +160,4 @@ def _install_error_handlers(app: FastAPI) -> None:
 def app_from_env() -> FastAPI:
     """uvicorn factory for ``paperboy serve``: settings from ``PAPERBOY_HOME`` and the environment."""
     semantic = os.environ.get("PAPERBOY_SERVE_SEMANTIC", "1") == "1"
-    return create_app(load_settings(), semantic=semantic, indexer="process")
+    return create_app(load_settings(), semantic=semantic, warm=True)

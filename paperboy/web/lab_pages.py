@@ -152,7 +152,7 @@ def _following_page(request: Request, user: dict[str, Any], feed_url: str | None
         since=svc.since_day(),
         voted=voted,
         kinds=KINDS,
-        feed=request.app.state.library.library.feed_token(user["id"]),
+        feed=services(request).library.library.feed_token(user["id"]),
         feed_url=feed_url,
     )
 
@@ -166,7 +166,7 @@ def following(request: Request, user: dict = Depends(require_user)) -> HTMLRespo
 @router.post("/following/feed-link", dependencies=[Depends(check_csrf)])
 def following_feed_link(request: Request, user: dict = Depends(require_user)) -> HTMLResponse:
     """A new private feed secret (shared with the "for you" feed: one secret per user, shown once)."""
-    token = request.app.state.library.new_feed_token(user)
+    token = services(request).library.new_feed_token(user)
     return _following_page(request, user, f"{site_url(request)}/feeds/following.atom?token={token}")
 
 
@@ -175,7 +175,7 @@ def following_feed(request: Request, token: Annotated[str, Query(max_length=200)
     """New papers from what a user follows, as Atom (the token in the link stands for the user)."""
     from paperboy.web.feeds import _atom
 
-    user = request.app.state.library.feed_user(token)
+    user = services(request).library.feed_user(token)
     if user is None:
         raise HTTPException(404, "No such feed: the link is wrong or was replaced by a newer one.")
     papers = [f.paper for f in follows(request).papers(user, limit=50)]
@@ -545,7 +545,7 @@ def group_feed(request: Request, group_id: RowId, token: Annotated[str, Query(ma
     """A group's shared collections, newest saves first, as Atom (a member's private feed token)."""
     from paperboy.web.feeds import _atom
 
-    user = request.app.state.library.feed_user(token)
+    user = services(request).library.feed_user(token)
     svc = groups(request)
     try:
         group = svc.group(user, group_id)
@@ -582,7 +582,7 @@ def _hooks_page(request: Request, user: dict[str, Any], code: int = 200, error: 
         code=code,
         error=error,
         hooks=request.app.state.webhooks.hooks(user),
-        collections=request.app.state.library.collections(user),
+        collections=services(request).library.collections(user),
         services_=SERVICES,
         kinds=HOOK_KINDS,
     )

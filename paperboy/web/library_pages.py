@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextvars
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -57,11 +57,11 @@ class RequestScope:
 
 
 def library(request: Request) -> LibraryService:
-    return request.app.state.library
+    return services(request).library
 
 
 def recommender(request: Request) -> Recommender:
-    return request.app.state.recommender
+    return services(request).recommender
 
 
 def library_marks(paper_id: str) -> dict[str, Any] | None:
@@ -84,18 +84,6 @@ def library_marks(paper_id: str) -> dict[str, Any] | None:
 
 
 env.globals["library_marks"] = library_marks
-
-
-def install(app: FastAPI) -> None:
-    """Add the library's services, routes (before the paper pages, whose paths they extend) and middleware."""
-    from paperboy.web import recs_api
-
-    svc = app.state.services
-    app.state.library = LibraryService(svc.store, svc.settings)
-    app.state.recommender = Recommender(svc.store, svc.settings, background=True)
-    app.include_router(recs_api.router)
-    app.include_router(router)
-    app.add_middleware(RequestScope)
 
 
 def _errors(exc: Exception) -> HTTPException:
@@ -375,15 +363,15 @@ def new_feed_link(request: Request, user: dict = Depends(require_user)) -> HTMLR
 @router.get("/feeds/for-you.atom")
 def for_you_feed(request: Request, token: Annotated[str, Query(max_length=200)] = "") -> Response:
     """A user's "for you" papers as Atom, for feed readers (the token in the link stands for the user)."""
-    from paperboy.web.feeds import _atom
+    from paperboy.web.feeds import ATOM, _atom
+    from paperboy.web.render import conditional
 
     user = library(request).feed_user(token)
     if user is None:
         raise HTTPException(404, "No such feed: the link is wrong or was replaced by a newer one.")
     found = recommender(request).listed(recommender(request).for_user(user["id"], limit=50))
     papers = [r.paper for r in found.results if r.paper]
-    response = _atom(
+    body = _atom(
         request, "for-you", f"paperboy: for {user['username']}", "Recent papers picked for you", "/for-you", papers
     )
-    response.headers["Cache-Control"] = "private, max-age=300"
-    return response
+    return conditional(request, body, ATOM, cache_control="private, max-age=300")

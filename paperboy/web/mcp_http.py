@@ -56,9 +56,9 @@ def install(app: FastAPI) -> None:
         settings=svc.settings,
         search=svc.search,
         feed=svc.feed,
-        library=app.state.library,
+        library=svc.library,
         notes=app.state.notes,
-        recommender=app.state.recommender,
+        recommender=svc.recommender,
         community=svc.community,
     )
     server = build_server(backend)

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from paperboy.services.community import NotAllowed, NotFound, Refused
 from paperboy.services.feed import WINDOWS, BadPeriod, parse_period
-from paperboy.web.indexer import read_status
+from paperboy.services.indexing import read_status
 from paperboy.web.render import (
     RowId,
     cached_page,

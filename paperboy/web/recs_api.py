@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from paperboy.services.recommend import MAX_LIMIT, BadRequest, Recommendations, Recommender
 from paperboy.web.api import PaperItem, api_user, item_json
+from paperboy.web.render import services
 
 router = APIRouter(prefix="/api", tags=["recommendations"])
 
@@ -53,7 +54,7 @@ class RecommendationRequest(BaseModel):
 
 
 def _recommender(request: Request) -> Recommender:
-    return request.app.state.recommender
+    return services(request).recommender
 
 
 def _answer(request: Request, found: Recommendations) -> dict[str, Any]:

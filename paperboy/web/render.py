@@ -8,6 +8,8 @@ are random tokens in an HttpOnly, SameSite=Lax cookie whose hash the store keeps
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import hmac
 import secrets
 import threading
@@ -15,6 +17,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 
@@ -224,17 +227,28 @@ class PageCache:
         self.lock = threading.Lock()
         self.generation: Any = None
         self.checked = -1e9
+        #: The store's last change for the current generation (``store_changed_at``), read lazily.
+        self.changed_at: str | None = None
 
-    def sync(self, read_generation: Callable[[], Any], every: float) -> None:
-        """Drop every page if the store changed since the last look (looking at most every ``every`` s)."""
+    def sync(
+        self, read_generation: Callable[[], Any], every: float, read_changed: Callable[[], str | None] | None = None
+    ) -> None:
+        """Drop every page if the store changed since the last look (looking at most every ``every`` s).
+
+        ``read_changed`` (the store's last change time) is read before the generation: a change
+        between the two then leaves ``changed_at`` older than the pages, never newer (a newer
+        ``Last-Modified`` than the content would make clients keep a stale copy).
+        """
         now = time.monotonic()
         if now - self.checked < every:
             return
+        changed = read_changed() if read_changed is not None else None
         generation = read_generation()
         with self.lock:
             self.checked = now
             if generation != self.generation:
                 self.generation = generation
+                self.changed_at = changed
                 self.pages.clear()
                 self.size = 0
 
@@ -261,7 +275,7 @@ def _fresh_cache(request: Request) -> PageCache | None:
     if every <= 0:
         return None
     cache: PageCache = request.app.state.page_cache
-    cache.sync(svc.store.activity.generation, every)
+    cache.sync(svc.store.activity.generation, every, svc.store.activity.last_change)
     return cache
 
 
@@ -308,13 +322,115 @@ def cached_json(
 
     ``build()`` makes the value, ``shape`` validates and serializes it (once per store change,
     not per request: for a page of search results that was most of the request's time).
-    ``on_search`` as for ``cached_page``.
+    ``on_search`` as for ``cached_page``.  The answer is conditional and compressed
+    (``conditional``); answers built from search carry only an ETag, since the indices catch up
+    after the store and a ``Last-Modified`` taken from the store could then hold a stale copy.
     """
+    return cached_bytes(
+        request,
+        "json ",
+        lambda: shape.dump_json(shape.validate_python(build()), by_alias=True),
+        "application/json",
+        on_search=on_search,
+    )
+
+
+def cached_bytes(
+    request: Request,
+    prefix: str,
+    build: Callable[[], bytes],
+    media_type: str,
+    on_search: bool = False,
+    per_host: bool = False,
+    cache_control: str = "no-cache",
+) -> Response:
+    """Bytes nobody's own (an API answer, a feed) from the page cache while the store holds still,
+    answered by ``conditional``; their gzip form is cached beside them.  ``per_host``: the body
+    holds absolute links to the address asked for (``site_url``), so each host has its own copy;
+    ``on_search``: built from search, so cached per search generation and sent without a date."""
     cache = _fresh_cache(request)
-    key = _cache_key(request, "json ", on_search)
+    key = _cache_key(request, f"{prefix}{request.url.netloc} " if per_host else prefix, on_search)
+    modified = None if on_search else store_changed_at(request)  # before the body: never newer than it
     body = cache.get(key) if cache is not None else None
     if not isinstance(body, bytes):
-        body = shape.dump_json(shape.validate_python(build()), by_alias=True)
+        body = build()
         if cache is not None:
             cache.put(key, body)
-    return Response(body, media_type="application/json")
+    return conditional(request, body, media_type, modified, cache_control, cache, key)
+
+
+# -- conditional GET and compression ---------------------------------------------------------------
+#: Bodies shorter than this go out uncompressed: gzip would save less than its own overhead.
+GZIP_MIN = 512
+
+
+def _etag(body: bytes) -> str:
+    return f'W/"{hashlib.blake2b(body, digest_size=16).hexdigest()}"'
+
+
+def _http_date(stamp: str) -> str:
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    return format_datetime(moment if moment.tzinfo else moment.replace(tzinfo=UTC), usegmt=True)
+
+
+def _not_modified(request: Request, etag: str, modified: str | None) -> bool:
+    """RFC 9110: If-None-Match decides when sent (weak comparison); else If-Modified-Since."""
+    sent = request.headers.get("if-none-match")
+    if sent is not None:
+        tags = {tag.strip().removeprefix("W/") for tag in sent.split(",")}
+        return "*" in tags or etag.removeprefix("W/") in tags
+    since = request.headers.get("if-modified-since")
+    if since and modified:
+        try:
+            then = parsedate_to_datetime(since)
+            now = datetime.fromisoformat(modified.replace("Z", "+00:00"))
+        except (TypeError, ValueError, IndexError):
+            return False
+        if then.tzinfo is None:
+            then = then.replace(tzinfo=UTC)
+        return now.replace(microsecond=0) <= then
+    return False
+
+
+def conditional(
+    request: Request,
+    body: bytes,
+    media_type: str,
+    modified: str | None = None,
+    cache_control: str = "no-cache",
+    cache: PageCache | None = None,
+    key: str = "",
+) -> Response:
+    """An answer with an ETag (and ``Last-Modified`` when ``modified``, the store's last change,
+    is given): 304 when the client's copy is current, gzip when the client takes it.
+
+    Feed readers and scripts poll every few minutes; a 304 costs them and us almost nothing.
+    """
+    etag = _etag(body)
+    headers = {"ETag": etag, "Vary": "Accept-Encoding", "Cache-Control": cache_control}
+    if modified:
+        headers["Last-Modified"] = _http_date(modified)
+    if _not_modified(request, etag, modified):
+        return Response(status_code=304, headers=headers)
+    accepts = request.headers.get("accept-encoding", "")
+    if len(body) >= GZIP_MIN and "gzip" in accepts.lower():
+        packed = cache.get(key + "\x00gzip") if cache is not None and key else None
+        if not isinstance(packed, bytes):
+            packed = gzip.compress(body, compresslevel=6, mtime=0)
+            if cache is not None and key:
+                cache.put(key + "\x00gzip", packed)
+        headers["Content-Encoding"] = "gzip"
+        return Response(packed, media_type=media_type, headers=headers)
+    return Response(body, media_type=media_type, headers=headers)
+
+
+def store_changed_at(request: Request) -> str:
+    """When anything the pages and API show last changed (read with the cache's generation when
+    caching is on, so it is never newer than the cached pages)."""
+    cache = _fresh_cache(request)
+    changed = cache.changed_at if cache is not None else services(request).store.activity.last_change()
+    return changed or _STARTED
+
+
+#: Stands in for "last changed" in an empty store that nothing has touched yet.
+_STARTED = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

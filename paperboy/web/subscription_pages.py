@@ -29,12 +29,8 @@ SUBSCRIBE_LIMIT_KEY = "subscribe:"
 
 
 def subscribing(request: Request) -> Subscribing:
-    """The process's subscription service (made on first use)."""
-    state = request.app.state
-    if getattr(state, "subscribing", None) is None:
-        svc = services(request)
-        state.subscribing = Subscribing(svc.store, svc.settings)
-    return state.subscribing
+    """The process's subscription service."""
+    return services(request).subscribing
 
 
 def _not_found() -> HTTPException:

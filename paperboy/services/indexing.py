@@ -1,4 +1,5 @@
-"""The background indexer of ``paperboy serve``: keyword index first, then embeddings, forever.
+"""Indexing: the keyword index first, then embeddings, then the vector index; once (``paperboy index``)
+or forever (the background indexer process of ``paperboy serve``).
 
 It runs in a process of its own, so embedding (CPU-bound for tens of minutes on a new corpus)
 never holds the web processes' interpreter.  It is the only writer of the index files; its
@@ -61,11 +62,13 @@ class _Reporter:
 
 def index_once(
     settings: Settings, store: Store, semantic: bool = True, report: Any = None, stop: Any = None, embedder: Any = None
-) -> None:
-    """Bring the keyword index, the vectors and the saved vector index level with the store.
+) -> dict[str, Any]:
+    """Bring the keyword index, the vectors and the saved vector index level with the store; returns
+    what they hold (``keyword_docs``, and with ``semantic`` also ``vectors`` and ``vector_docs``).
 
-    ``embedder``: an already loaded one (the app's own), so the vectors are made by the model
-    that searches them and the model is not exported a second time.
+    ``report(force=False, **values)`` hears the progress (the status file of ``paperboy serve``,
+    the progress bars of ``paperboy index``).  ``embedder``: an already loaded one (the app's own),
+    so the vectors are made by the model that searches them and the model is not exported twice.
     """
     report = report or (lambda force=False, **values: None)
     keyword = KeywordIndex.for_settings(settings)
@@ -74,11 +77,10 @@ def index_once(
     keyword.catch_up(store, progress=lambda n: report(keyword_docs=len(keyword)))
     report(force=True, keyword_docs=len(keyword))
     if not semantic or (stop is not None and stop.is_set()):
-        return
+        return {"keyword_docs": len(keyword)}
     from paperboy.indices.embed_job import embed_pending
     from paperboy.indices.embedding import Embedder
     from paperboy.indices.vector import VectorIndex
-    from paperboy.services.search import SearchService
 
     report(force=True, phase="preparing the embedding model (first start: about a minute)")
     embedder = embedder if embedder is not None else Embedder.open(settings)
@@ -92,13 +94,12 @@ def index_once(
         report(vectors=done, papers=total, rate=round(rate, 1))
 
     embed_pending(store, embedder, progress=progress, stop=stop)
-    vectors = VectorIndex.open(
-        SearchService.vector_path(settings, embedder.model_name), embedder.model_name, embedder.dim
-    )
-    report(force=True, phase="vector index")
-    vectors.catch_up(store)
+    vectors = VectorIndex.for_settings(settings, embedder.model_name, embedder.dim)
+    report(force=True, phase="vector index", vector_docs=len(vectors))
+    vectors.catch_up(store, progress=lambda n: report(vector_docs=len(vectors)))
     done, total = store.vector_counts(embedder.model_name)
-    report(force=True, phase="idle", vectors=done, papers=total, keyword_docs=len(keyword))
+    report(force=True, phase="idle", vectors=done, papers=total, keyword_docs=len(keyword), vector_docs=len(vectors))
+    return {"keyword_docs": len(keyword), "vectors": done, "vector_docs": len(vectors)}
 
 
 def run_forever(settings: Settings, semantic: bool = True, interval: float = 10.0, stop: Any = None) -> None:

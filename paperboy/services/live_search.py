@@ -1,6 +1,6 @@
-"""Search inside a web process: indices opened for reading and kept level with the store.
+"""Search inside a serving process: indices opened for reading and kept level with the store.
 
-The indexer process (``web/indexer.py``) is the only writer of the index files and of the
+The indexer process (``services/indexing.py``) is the only writer of the index files and of the
 vectors; each web process reloads the keyword index and adds the store's new vectors to its own
 in-memory HNSW graph.  Keyword search therefore works from the first second, and semantic results
 join as vectors arrive.  A readers-writer lock lets searches run side by side while vectors are added.
@@ -115,10 +115,9 @@ class LiveSearch:
             return
         if embedder is None:
             return
-        path = SearchService.vector_path(self.settings, embedder.model_name)
-        vectors = VectorIndex.open(path, embedder.model_name, embedder.dim)
+        vectors = VectorIndex.for_settings(self.settings, embedder.model_name, embedder.dim)
         if vectors.last_seq > self.store.max_seq():  # saved for another store: start over from the store
-            vectors = VectorIndex(path, embedder.model_name, embedder.dim)
+            vectors = VectorIndex(vectors.path, embedder.model_name, embedder.dim)
         with self.lock.write():
             self.embedder, self.vectors = embedder, vectors
             self.service = SearchService(self.store, self.keyword, vectors, embedder)
