@@ -6,7 +6,8 @@ Run against a home that holds the corpus with its vectors, for example a copy of
     PYTHONPATH=. python docs/screenshots.py HOME http://127.0.0.1:8765 docs/screenshots
 
 (``paperboy --home HOME serve --port 8765 --no-index`` running).  The reader's library is filled
-from two searches, so ``/for-you`` has a taste to show.
+from two searches, so ``/for-you`` has a taste to show.  The map and topic pages need the home's
+topics built (``paperboy --home HOME topics rebuild``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ PAGES = {
     "search": "/search?q=speculative+decoding+cat%3Acs.CL",
     "for-you": "/for-you",
 }
+#: Pages of topics (issue 17): the map with a search on it, and the topic growing fastest.
+MAP_SEARCH = "speculative decoding"
 
 
 def fill_library(home: Path) -> str:
@@ -59,6 +62,20 @@ def main(home: str, base: str, out: str) -> None:
         for name, path in {**PAGES, "paper": f"/papers/{paper}"}.items():
             page.goto(base + path)
             page.screenshot(path=str(target / f"{name}.png"))
+        wide = browser.new_page(viewport={"width": 1440, "height": 900})
+        wide.goto(f"{base}/map?q={MAP_SEARCH.replace(' ', '+')}")
+        wide.wait_for_selector("#map[data-drawn]", timeout=60_000)
+        wide.wait_for_selector("#map-results li", timeout=30_000)
+        wide.screenshot(path=str(target / "map.png"))
+        wide.goto(f"{base}/map")
+        wide.wait_for_selector("#map[data-drawn]", timeout=60_000)
+        wide.screenshot(path=str(target / "map-all.png"))
+        rising = page.request.get(f"{base}/api/topics/rising?limit=1").json()
+        topic = rising[0]["id"] if rising else page.request.get(f"{base}/api/topics").json()["topics"][0]["id"]
+        page.goto(f"{base}/topics/{topic}")
+        page.screenshot(path=str(target / "topic.png"))
+        page.goto(f"{base}/topics?sort=growth")
+        page.screenshot(path=str(target / "topics.png"))
         browser.close()
 
 

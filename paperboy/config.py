@@ -40,6 +40,9 @@ class Settings:
     http_retries: int = 5
     #: First back-off delay in seconds; doubles on each retry (Retry-After wins when sent).
     http_backoff: float = 2.0
+    #: Longest wait (seconds) for a rate-limit slot or a back-off before a request gives up
+    #: (0: as long as it takes, as an import may; submissions set their own).
+    http_max_wait: float = 0.0
     user_agent: str = "paperboy/0.1 (self-hosted paper discovery)"
     #: Categories fetched by ``make run`` when the sample corpus is absent.
     categories: tuple[str, ...] = ("cs.LG", "cs.CL", "cs.CV", "cs.AI")
@@ -67,11 +70,26 @@ class Settings:
     #: Failed sign-ins allowed per account and per address within ``login_window`` seconds.
     login_max_failures: int = 5
     login_window: int = 900
+    #: Sign-ups allowed per client address and per email address within ``login_window`` seconds.
+    register_max_attempts: int = 10
     #: Submission rules, as on Hugging Face: a daily cap per user and a maximum paper age.
     submit_daily_cap: int = 5
     submit_max_age_days: int = 30
-    #: Hours a password-reset link works.
+    #: Papers fetched from arXiv at once for submissions, per web process (off the request
+    #: threads), and how many more may wait their turn before submitters are asked to come back.
+    submit_fetch_workers: int = 2
+    submit_fetch_queue: int = 8
+    #: A submission's fetch: seconds per request, retries, and the longest wait for arXiv's rate
+    #: limit (3 s between requests, shared with imports) before it fails with "busy".
+    submit_fetch_timeout: float = 10.0
+    submit_fetch_retries: int = 1
+    submit_fetch_max_wait: float = 30.0
+    #: Comments one user may post within ``comment_window`` seconds (counted as each is written).
+    comment_limit: int = 10
+    comment_window: int = 600
+    #: Hours a password-reset link works, and an address-confirmation link.
     reset_hours: int = 2
+    confirm_hours: int = 72
     #: Pages for visitors who are not signed in are cached until votes, comments or papers change;
     #: this is how often (seconds) a web process looks for such a change (0: no cache).
     page_cache_seconds: float = 1.0
@@ -126,6 +144,15 @@ class Settings:
     webhook_timeout: float = 10.0
     #: Serve the MCP endpoint (streamable HTTP, token-authenticated) at /mcp inside ``paperboy serve``.
     mcp_http: bool = True
+    # Topics, key phrases and the map (issue 17).
+    #: Topics to make; 0: about one per 800 papers (at most 200).
+    topics_k: int = 0
+    #: The background indexer rebuilds the topics and the map when the papers grew by this share
+    #: since the last build, or when that build is this many days old and papers arrived since.
+    topics_rebuild_growth: float = 0.25
+    topics_rebuild_days: float = 7.0
+    #: Fewest embedded papers worth grouping into topics.
+    topics_min_papers: int = 20
 
     @property
     def db_url(self) -> str:

@@ -215,7 +215,7 @@ def test_comment_rules(filled, people, community):
 # -- submissions -----------------------------------------------------------------------------------
 def test_submitting_a_stored_paper(filled, people, community):
     alice, bob = people[1], people[2]
-    paper = community.submit(alice, "https://arxiv.org/abs/2607.00030v2")
+    paper = community.submit(alice, "https://arxiv.org/abs/2607.00030v2")["paper"]
     assert paper["id"] == LATEST and paper["submitted_by"] == "user1"
     assert paper["upvotes"] == 1  # submitting is a vote
     assert paper["submitted_at"] == STAMP
@@ -248,7 +248,7 @@ def test_daily_submission_cap(filled, people, settings):
     with pytest.raises(Refused):
         community.submit(alice, "2607.00022")
     clock.now = NOW + timedelta(days=1)  # a new UTC day
-    assert community.submit(alice, "2607.00022")["submitted_by"] == "user1"
+    assert community.submit(alice, "2607.00022")["paper"]["submitted_by"] == "user1"
 
 
 def test_papers_older_than_the_limit_cannot_be_submitted(filled, people, settings):
@@ -256,7 +256,7 @@ def test_papers_older_than_the_limit_cannot_be_submitted(filled, people, setting
     with pytest.raises(Refused, match="last 10 days") as err:
         community.submit(people[1], "2606.00001")  # 26 June, 14 days before "now"
     assert err.value.status == 400
-    assert community.submit(people[1], "2606.00010")["id"] == "2606.00010"  # 30 June: 10 days
+    assert community.submit(people[1], "2606.00010")["paper"]["id"] == "2606.00010"  # 30 June: 10 days
     assert filled.activity.vote_count("2606.00001") == 0
 
 
@@ -266,7 +266,7 @@ def test_a_stale_store_counts_a_papers_age_from_its_newest_day(filled, people, s
     months_later.now = NOW + timedelta(days=150)
     community = Community(filled, settings.with_overrides(submit_max_age_days=10), clock=months_later)
     assert community.feed_day(months_later.now.date()).isoformat() == filled.activity.latest_day()
-    assert community.submit(people[1], "2606.00010")["id"] == "2606.00010"  # 10 days before the newest day
+    assert community.submit(people[1], "2606.00010")["paper"]["id"] == "2606.00010"  # 10 days before the newest day
     with pytest.raises(Refused, match="last 10 days"):
         community.submit(people[1], "2606.00001")  # 14 days before it
 
@@ -281,7 +281,15 @@ def test_a_hidden_paper_cannot_be_submitted_by_others(filled, people, community)
 
 
 def _api(settings, srv):
-    return settings.with_overrides(arxiv_api_url=srv.url("/api/query"), http_retries=1)
+    return settings.with_overrides(arxiv_api_url=srv.url("/api/query"), submit_fetch_retries=1)
+
+
+def _fetched(community, user, text):
+    """Submit a paper that is not in the store: it is fetched in the background; how that ended."""
+    started = community.submit(user, text)
+    assert started["state"] == "fetching" and started["paper"] is None
+    assert community.fetches.drain(30)
+    return community.get_submission(user, started["id"])
 
 
 def test_a_paper_not_in_the_store_is_fetched_from_arxiv(filled, people, settings):
@@ -295,7 +303,9 @@ def test_a_paper_not_in_the_store_is_fetched_from_arxiv(filled, people, settings
     }
     with Loopback([Reply(arxiv_feed(entry))]) as srv:
         community = Community(filled, _api(settings, srv), clock=Clock())
-        paper = community.submit(people[1], "arXiv:2607.04242v1")
+        done = _fetched(community, people[1], "arXiv:2607.04242v1")
+    assert done["state"] == "done" and done["status"] == 201
+    paper = done["paper"]
     (seen,) = srv.requests
     assert seen.path == "/api/query" and seen.query["id_list"] == "2607.04242"
     assert paper["id"] == "2607.04242" and paper["title"] == "Fetched on demand"
@@ -309,8 +319,8 @@ def test_fetching_an_old_paper_is_refused_after_the_fetch(filled, people, settin
     entry = {"id": "2601.00007", "title": "Old news", "published": "2026-01-05T10:00:00Z"}
     with Loopback([Reply(arxiv_feed(entry))]) as srv:
         community = Community(filled, _api(settings, srv), clock=Clock())
-        with pytest.raises(Refused, match="last 30 days"):
-            community.submit(people[1], "2601.00007")
+        refused = _fetched(community, people[1], "2601.00007")
+    assert refused["state"] == "refused" and "last 30 days" in refused["message"]
     assert filled.get_paper("2601.00007") is not None  # kept in the library, just not submitted
     assert filled.activity.user_submissions(people[1]["id"]) == []
 
@@ -318,17 +328,19 @@ def test_fetching_an_old_paper_is_refused_after_the_fetch(filled, people, settin
 def test_arxiv_has_no_such_paper(filled, people, settings):
     with Loopback([Reply(arxiv_feed())]) as srv:
         community = Community(filled, _api(settings, srv), clock=Clock())
-        with pytest.raises(Refused, match="arXiv has no paper 2607.09999") as err:
-            community.submit(people[1], "2607.09999")
-    assert err.value.status == 404
+        missing = _fetched(community, people[1], "2607.09999")
+    assert missing["state"] == "failed" and missing["status"] == 404
+    assert missing["message"] == "arXiv has no paper 2607.09999."
 
 
 def test_arxiv_unreachable(filled, people, settings):
     with Loopback(lambda seen: Reply("overloaded", status=503, content_type="text/plain")) as srv:
         community = Community(filled, _api(settings, srv), clock=Clock())
-        with pytest.raises(Refused, match="Could not fetch") as err:
-            community.submit(people[1], "2607.09999")
-    assert err.value.status == 502
+        down = _fetched(community, people[1], "2607.09999")
+    assert down["state"] == "failed" and down["status"] == 502
+    assert down["message"] == (
+        "Could not fetch 2607.09999 from arXiv right now (arXiv answered HTTP 503). Try again later."
+    )
     assert len(srv.requests) == 2  # one retry
     assert filled.activity.user_submissions(people[1]["id"]) == []
 

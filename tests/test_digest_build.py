@@ -133,7 +133,9 @@ def test_weekly_digests_go_once_a_week_from_the_weekly_day(st, mailbox):
 def test_sections_categories_searches_and_papers_like_the_upvoted_ones(st, mailbox):
     from paperboy.services.accounts import Accounts
 
-    user = Accounts(st, st.settings).register("reader", "reader@example.org", "correct horse battery")
+    user = Accounts(st, st.settings).register(
+        "reader", "reader@example.org", "correct horse battery", email_confirmed=True
+    )
     liked = [p.id for p in records(["2026-07-06"]) if TOPICS[topic_of(p.id)][0] == "language"]
     for pid in liked:
         st.activity.vote(pid, user["id"], True, "2026-07-06T12:00:00Z")
@@ -170,7 +172,10 @@ def test_trending_ranks_by_votes(st, mailbox):
     from paperboy.services.accounts import Accounts
 
     accounts = Accounts(st, st.settings)
-    voters = [accounts.register(f"voter{i}", f"v{i}@example.org", "correct horse battery") for i in range(3)]
+    voters = [
+        accounts.register(f"voter{i}", f"v{i}@example.org", "correct horse battery", email_confirmed=True)
+        for i in range(3)
+    ]
     for n, pid in enumerate(["2607.05003", "2607.05001"]):
         for voter in voters[: 3 - n]:
             st.activity.vote(pid, voter["id"], True, "2026-07-08T12:00:00Z")
@@ -251,7 +256,9 @@ def test_only_one_address(st, mailbox):
 def test_saved_papers_count_as_liked_too(st, mailbox):
     from paperboy.services.accounts import Accounts
 
-    user = Accounts(st, st.settings).register("saver", "saver@example.org", "correct horse battery")
+    user = Accounts(st, st.settings).register(
+        "saver", "saver@example.org", "correct horse battery", email_confirmed=True
+    )
     shelf = st.library.create_collection(user["id"], "Reading list", "2026-07-06T12:00:00Z")
     quantum = [p.id for p in records(["2026-07-06"]) if TOPICS[topic_of(p.id)][0] == "quantum"]
     st.library.add_items(shelf, quantum, "2026-07-06T12:00:00Z")
@@ -266,7 +273,9 @@ def test_saved_papers_count_as_liked_too(st, mailbox):
 def test_papers_marked_not_interested_are_left_out(st, mailbox):
     from paperboy.services.accounts import Accounts
 
-    user = Accounts(st, st.settings).register("picky", "picky@example.org", "correct horse battery")
+    user = Accounts(st, st.settings).register(
+        "picky", "picky@example.org", "correct horse battery", email_confirmed=True
+    )
     st.library.set_feedback(user["id"], "2607.05000", "not_interested", "2026-07-08T06:00:00Z")
     subscribe(st, "picky@example.org", **ONLY_TRENDING)
     send_digests(st, st.settings, day("2026-07-08"))

@@ -40,7 +40,7 @@ def test_migration_0011_keeps_collections_and_adds_the_lab_tables(settings):
     cfg = alembic_config(settings.db_url)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0008")
+        command.upgrade(cfg, "0010")
     with engine.begin() as conn:
         conn.execute(
             text(

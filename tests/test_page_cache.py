@@ -76,7 +76,7 @@ def test_the_cache_stays_within_its_memory_budget(web, monkeypatch):
         anonymous.get(f"/papers/date/{day}")
         anonymous.get(f"/papers/date/{day}?sort=new")
     cache = web.app.state.page_cache
-    assert 0 < cache.size <= 200_000 and cache.size == sum(len(p) for p in cache.pages.values())
+    assert 0 < cache.size <= 200_000 and cache.size == sum(render._footprint(k, p) for k, p in cache.pages.items())
 
 
 def test_api_answers_are_cached_until_a_vote_and_keep_their_shape(web):

@@ -314,17 +314,27 @@ def test_submit_fetches_from_arxiv(settings):
     entry = {"id": "2607.06666", "title": "Fetched for the API", "published": "2026-07-09T10:00:00Z"}
     script = [Reply(arxiv_feed(entry)), Reply(arxiv_feed()), Reply("down", status=503, content_type="text/plain")]
     with Loopback(script) as srv:
-        with running_app(settings.with_overrides(arxiv_api_url=srv.url("/api/query"), http_retries=0)) as web:
+        with running_app(settings.with_overrides(arxiv_api_url=srv.url("/api/query"), submit_fetch_retries=0)) as web:
             _, auth = _user(web, "alice")
-            r = web.client.post("/api/papers/submit", json={"id": "2607.06666"}, headers=auth)
-            assert r.status_code == 201 and r.json()["title"] == "Fetched for the API"
+
+            def submitted(pid: str) -> dict:
+                r = web.client.post("/api/papers/submit", json={"id": pid}, headers=auth)
+                assert r.status_code == 202 and r.json()["state"] == "fetching", r.text
+                assert web.services.community.fetches.drain(30)
+                status = web.client.get(r.json()["statusUrl"], headers=auth)
+                assert status.status_code == 200
+                return status.json()
+
+            done = submitted("2607.06666")
+            assert done["state"] == "done" and done["paper"]["title"] == "Fetched for the API"
             assert web.client.get("/api/papers/2607.06666").status_code == 200
-            assert "no paper" in _error(
-                web.client.post("/api/papers/submit", json={"id": "2607.06667"}, headers=auth), 404
-            )
-            assert "Could not fetch" in _error(
-                web.client.post("/api/papers/submit", json={"id": "2607.06668"}, headers=auth), 502
-            )
+            missing = submitted("2607.06667")
+            assert missing["state"] == "failed" and missing["status"] == 404 and "no paper" in missing["message"]
+            down = submitted("2607.06668")
+            assert down["state"] == "failed" and down["status"] == 502 and "Could not fetch" in down["message"]
+            assert web.client.get(f"/api/submissions/{done['id']}").status_code == 401  # not without a token
+            _, bob = _user(web, "bob")
+            assert web.client.get(f"/api/submissions/{done['id']}", headers=bob).status_code == 404  # not bob's
     assert [seen.query["id_list"] for seen in srv.requests] == ["2607.06666", "2607.06667", "2607.06668"]
 
 

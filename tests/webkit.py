@@ -214,6 +214,24 @@ def register(client: TestClient, name: str, email: str | None = None, password: 
     return r
 
 
+def confirm_email(client: TestClient, email: str) -> None:
+    """Follow the confirmation link mailed to ``email`` (from the outbox), as its owner would; the
+    mail is then removed, so tests count only the mail they cause themselves."""
+    import re
+
+    services = client.app.state.services  # type: ignore[attr-defined]
+    assert services.accounts.later.drain(30)
+    for path in sorted((Path(services.settings.home) / "outbox").glob("*.eml"), reverse=True):
+        text = body_text(message_from_bytes(path.read_bytes()))
+        found = re.search(r"/confirm-email/(\S+)", text)
+        if found and message_from_bytes(path.read_bytes())["To"] == email:
+            r = post(client, f"/confirm-email/{found[1]}")
+            assert r.status_code == 200 and "is now the address of your account" in r.text, r.text
+            path.unlink()
+            return
+    raise AssertionError(f"no confirmation link was mailed to {email}")
+
+
 def login(client: TestClient, name: str, password: str = PASSWORD, **extra: str) -> httpx.Response:
     return post(client, "/login", {"login": name, "password": password, **extra})
 

@@ -24,6 +24,7 @@ from paperboy.cli.recommend import IdListCommand, eval_recs_command, recommend_c
 from paperboy.cli.search import eval_command, index_command, search_command, similar_command
 from paperboy.cli.serve import serve_command, users_app
 from paperboy.cli.stats import stats_command
+from paperboy.cli.topics import topics_app
 
 app = typer.Typer(
     name="paperboy",
@@ -48,6 +49,7 @@ app.add_typer(digest_app, name="digest")
 app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("mcp")(mcp_command)
+app.add_typer(topics_app, name="topics")
 
 err = Console(stderr=True)
 

@@ -144,7 +144,7 @@ def add_user(
 
     with open_store(ctx) as store:
         try:
-            user = Accounts(store, store.settings).register(username, email, password)
+            user = Accounts(store, store.settings).register(username, email, password, email_confirmed=True)
         except AccountError as exc:
             console.print(f"[red]error:[/red] {exc}")
             raise typer.Exit(1) from exc

@@ -387,6 +387,10 @@ class KeywordIndex:
             if lo is not None and hi is not None and lo > hi:
                 return None
             filters.append(tv.Query.range_query(SCHEMA, "day", tv.FieldType.Integer, lo, hi))
+        if query.topics:  # topic: (issue 17): the papers the search service found for it, by id
+            if not query.topic_papers:
+                return None
+            filters.append(tv.Query.term_set_query(SCHEMA, "id", sorted(query.topic_papers)))
         return filters
 
     def _term_count(self, query: Query) -> int:

@@ -13,6 +13,7 @@ Syntax (see ``SYNTAX_HELP``)::
     author:lecun  author:"Yann LeCun"   author filter (repeatable: all must be co-authors)
     cat:cs.LG cat:stat.ML   cat:cs    category filter (repeatable: any of them; ``cs`` = every cs.*)
     since:2025-03-01 until:2025-06   announcement-day range, inclusive (YYYY, YYYY-MM or YYYY-MM-DD)
+    topic:12  topic:"graph neural networks"   a topic by number, or a key phrase (repeatable: any of them)
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ words            all must match (title, abstract, authors); if none match all, a
 author:NAME      author:"First Last" or a surname; repeat for co-authors (all must match)
 cat:cs.LG        category; repeat for alternatives (any); cat:cs means every cs.* category
 since:DATE       announced on or after DATE (YYYY-MM-DD, YYYY-MM or YYYY)
-until:DATE       announced on or before DATE (a month or year means its last day)"""
+until:DATE       announced on or before DATE (a month or year means its last day)
+topic:ID         papers of a topic (its number on /topics), or topic:"a key phrase"; repeat for alternatives"""
 
 _FIELD_ALIASES = {
     "author": "author",
@@ -52,6 +54,7 @@ _FIELD_ALIASES = {
     "until": "until",
     "to": "until",
     "before": "until",
+    "topic": "topic",
 }
 _OPERATORS = {"AND", "OR", "&&", "||", "+", "-", "!", "NOT"}
 # One token: an optional sign, then a ``field:"quoted value"``, a ``field:value``, a ``"phrase"``
@@ -88,6 +91,10 @@ class Query:
     warnings: list[str] = field(default_factory=list)
     #: True when the text held more than ``MAX_TERMS`` items and the rest was dropped.
     truncated: bool = False
+    #: ``topic:`` values: topic numbers or key phrases (any of them).
+    topics: list[str] = field(default_factory=list)
+    #: The papers those stand for, filled in by the search service (None: not looked up yet).
+    topic_papers: frozenset[str] | None = None
 
     @property
     def has_text(self) -> bool:
@@ -97,7 +104,7 @@ class Query:
     @property
     def has_filters(self) -> bool:
         """Whether any author, category or date filter is set."""
-        return bool(self.authors or self.categories or self.since or self.until)
+        return bool(self.authors or self.categories or self.since or self.until or self.topics)
 
     @property
     def is_empty(self) -> bool:
@@ -125,6 +132,7 @@ class Query:
             parts.append(f"since:{self.since.isoformat()}")
         if self.until:
             parts.append(f"until:{self.until.isoformat()}")
+        parts += [f'topic:"{t}"' if " " in t else f"topic:{t}" for t in self.topics]
         return " ".join(parts)
 
 
@@ -228,6 +236,14 @@ class _Builder:
         if cat not in self.query.categories and self.room():
             self.query.categories.append(cat)
 
+    def add_topic(self, value: str) -> None:
+        text = " ".join(_clean_text(value).replace('"', " ").split())[:200]
+        if not _has_word(text):
+            self.warn("topic: needs a topic number or a phrase")
+            return
+        if text not in self.query.topics and self.room():
+            self.query.topics.append(text)
+
     def set_date(self, which: str, value: str | date) -> None:
         try:
             day = parse_date(value, end=which == "until")
@@ -286,6 +302,8 @@ def parse_query(
                 b.add_author(value)
             elif kind == "cat":
                 b.add_category(value)
+            elif kind == "topic":
+                b.add_topic(value)
             else:
                 b.set_date(kind, value)
             continue

@@ -99,6 +99,8 @@ class Digest:
     window: dict[str, Any]
     #: Set once the digest is claimed in the send log: the same on every attempt.
     message_id: str | None = None
+    #: Topics growing fastest this month (issue 17): ``{"id", "label", "growth", "recent"}``, shown after the papers.
+    rising: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def papers(self) -> list[dict[str, Any]]:
@@ -157,6 +159,18 @@ class DigestBuilder:
         self.weekday = weekday_number(settings.digest_weekday)
         self._windows: dict[tuple[str, str, str, int], _Window] = {}
         self._ends: dict[str, tuple[str | None, int]] = {}
+        self._rising: list[dict[str, Any]] | None = None
+
+    def rising(self) -> list[dict[str, Any]]:
+        """The three topics growing fastest (once per run; none before topics are built)."""
+        if self._rising is None:
+            from paperboy.services.topic_views import build_index
+
+            self._rising = [
+                {"id": t.id, "label": t.label, "growth": t.growth, "recent": t.recent}
+                for t in build_index(self.store).rising(3)
+            ]
+        return self._rising
 
     def period(self, subscriber: dict[str, Any], today: date) -> str | None:
         """The period a subscriber's digest for ``today`` belongs to (None: not due)."""
@@ -216,7 +230,7 @@ class DigestBuilder:
             for name in SECTION_ORDER
             if name in picked and picked[name][0]
         ]
-        return Digest(subscriber, period, today, sections, window_info)
+        return Digest(subscriber, period, today, sections, window_info, rising=self.rising() if sections else [])
 
     def rebuild(self, subscriber: dict[str, Any], period: str, today: date, content: dict[str, Any]) -> Digest:
         """A digest from the send log (a claim taken over after a crash): the same papers as first built."""
@@ -228,7 +242,7 @@ class DigestBuilder:
             kept = [papers[pid] for pid in s.get("ids", []) if pid in papers]
             if kept and s.get("name") in TITLES:
                 sections.append(Section(s["name"], TITLES[s["name"]], kept, dict(s.get("why") or {})))
-        return Digest(subscriber, period, today, sections, dict(content.get("window") or {}))
+        return Digest(subscriber, period, today, sections, dict(content.get("window") or {}), rising=self.rising())
 
     # -- sections -------------------------------------------------------------------------
     @staticmethod

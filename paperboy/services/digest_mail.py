@@ -35,6 +35,7 @@ from urllib.parse import quote
 from paperboy.config import Settings
 from paperboy.services.digest import Digest
 from paperboy.services.subscriptions import Links
+from paperboy.sources.normalize import http_url
 
 #: Characters of abstract shown per paper.
 ABSTRACT_CHARS = 300
@@ -83,9 +84,7 @@ def short_abstract(text: str | None) -> str:
 
 def _web_link(url: Any) -> str | None:
     """A URL fit for an href: http(s) only (no ``javascript:``), no white space."""
-    if isinstance(url, str) and url.startswith(("https://", "http://")) and not _SPACES.search(url):
-        return url
-    return None
+    return http_url(url)
 
 
 def _authors(names: list[str] | None) -> str:
@@ -183,6 +182,23 @@ class Renderer:
                     else:
                         parts_text.append(line)
                 parts_text.append("")
+        if digest.rising:  # issue 17: what the field is doing, after the reader's own papers
+            parts_html.append(
+                '<h2 style="margin:24px 0 8px 0;padding-bottom:4px;border-bottom:2px solid #ff9d00;'
+                'font-size:17px;color:#1f2328;">Growing fastest this month</h2>\n'
+                '<ul style="margin:0;padding-left:18px;">\n'
+            )
+            parts_text += ["", "GROWING FASTEST THIS MONTH", "=" * 26, ""]
+            for topic in digest.rising:
+                link = f"{self.site}/topics/{int(topic['id'])}"
+                growth = f"+{100 * topic['growth']:.0f} %" if topic.get("growth") else "new"
+                parts_html.append(
+                    f'<li style="margin:4px 0;"><a href="{e(link)}" {_A}>{e(topic["label"])}</a> '
+                    f'<span style="color:#047857;">{e(growth)}</span> · {int(topic["recent"])} papers in 4 weeks</li>\n'
+                )
+                parts_text += _wrap(f"{topic['label']} ({growth}, {int(topic['recent'])} papers in 4 weeks)")
+                parts_text.append(f"   {link}")
+            parts_html.append("</ul>\n")
         frequency = "weekly" if weekly else "daily"
         footer = f"You get this {frequency} digest because {email} subscribed at {self.site}."
         parts_text += [

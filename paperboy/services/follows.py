@@ -90,8 +90,8 @@ KINDS: dict[str, Kind] = {
     "category": Kind("category", "Categories", _category, lambda target, label: "/search?" + urlencode({"cat": label})),
     "search": Kind("search", "Saved searches", _search, lambda target, label: "/search?" + urlencode({"q": label})),
 }
-#: Topics (issue 17) join ``KINDS`` once the store has them (``topics_available``).
-TOPIC = Kind("topic", "Topics", _topic, lambda target, label: f"/topics/{target}")
+#: Topics (issue 17): followed by id, shown by the label they had when followed.
+KINDS["topic"] = Kind("topic", "Topics", _topic, lambda target, label: f"/topics/{target}")
 
 
 def kind(name: str) -> Kind:
@@ -136,6 +136,11 @@ class FollowService:
         target, label = k.normalize(value)
         if k.name == "author" and not self.store.papers_by_author(label, limit=1):
             raise NotFound(f"no papers by {label!r} here")
+        if k.name == "topic":
+            topic = next((x for x in self.store.topics.topics() if str(x["id"]) == target), None)
+            if topic is None:
+                raise NotFound(f"no topic {target}")
+            label = str(topic["label"])[:MAX_LABEL] or f"topic {target}"
         made = self.follows.follow(user["id"], k.name, target, label, stamp(self.clock()), MAX_FOLLOWS)
         if made is None:
             raise Refused(f"You follow {MAX_FOLLOWS} things, the most there can be. Unfollow some first.", 409)
@@ -217,7 +222,7 @@ def matches(store: Store, rows: list[dict[str, Any]], since: str, keyword: Any) 
                 for hit in keyword.search(parse_query(r["target"], since=since), limit=SEARCH_DEPTH):
                     add(hit.id, f"“{r['label']}”")
     for r in rows:
-        if r["kind"] == "topic" and "topic" in KINDS:
+        if r["kind"] == "topic":
             for pid in _topic_papers(store, r["target"], since):
                 add(pid, r["label"])
     days = {p["id"]: p.get("announced") or "" for p in store.get_papers(list(out))}
@@ -225,7 +230,5 @@ def matches(store: Store, rows: list[dict[str, Any]], since: str, keyword: Any) 
 
 
 def _topic_papers(store: Store, target: str, since: str) -> list[str]:
-    """A topic's papers since a day (issue 17's store); none before topics exist."""
-    topics = getattr(store, "topics", None)
-    reader = getattr(topics, "paper_ids", None)
-    return list(reader(int(target), since)) if reader else []
+    """A topic's newest papers (the caller keeps those announced since ``since``)."""
+    return store.topics.topic_papers(int(target), limit=SEARCH_DEPTH)

@@ -97,6 +97,10 @@ def index_once(
     vectors = VectorIndex.for_settings(settings, embedder.model_name, embedder.dim)
     report(force=True, phase="vector index", vector_docs=len(vectors))
     vectors.catch_up(store, progress=lambda n: report(vector_docs=len(vectors)))
+    if stop is None or not stop.is_set():
+        from paperboy.services.topics import refresh as refresh_topics
+
+        refresh_topics(settings, store, embedder.model_name, report)  # topics and the map
     done, total = store.vector_counts(embedder.model_name)
     report(force=True, phase="idle", vectors=done, papers=total, keyword_docs=len(keyword), vector_docs=len(vectors))
     return {"keyword_docs": len(keyword), "vectors": done, "vector_docs": len(vectors)}

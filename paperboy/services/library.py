@@ -238,6 +238,10 @@ class LibraryService:
         else:
             target = self._target(user, None, collection_name or "Imported")
         matched, unmatched = self.match(parsed.references)
+        if not user.get("is_admin"):  # a hidden paper is "not found here" for everybody else
+            hidden = self.store.activity.hidden_ids()
+            unmatched += [m.reference for m in matched if m.paper_id in hidden]
+            matched = [m for m in matched if m.paper_id not in hidden]
         ids = list(dict.fromkeys(m.paper_id for m in matched))
         added = self.library.add_items(target["id"], ids, self._now())
         return ImportReport(parsed.format, target, len(parsed.references), matched, added, unmatched, parsed.problems)
@@ -246,6 +250,9 @@ class LibraryService:
         """(file name, BibTeX) of a collection, latest saved first."""
         found = self.collection(user, collection_id)
         ids = self.library.collection_paper_ids(collection_id, limit=100_000)
+        if not user.get("is_admin"):
+            hidden = self.store.activity.hidden_ids()
+            ids = [pid for pid in ids if pid not in hidden]
         notes = self.store.notes.of_papers(user["id"], ids)
         papers = [{**paper, "note": notes.get(paper["id"])} for paper in self.store.get_papers(ids)]
         slug = re.sub(r"[^A-Za-z0-9]+", "-", found["name"]).strip("-").lower() or "collection"

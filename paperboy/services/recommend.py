@@ -367,6 +367,11 @@ class Recommender:
         weight_of = dict(zip(positives, weights or [1.0] * len(positives), strict=False))
         pos_ids, unknown = self.resolve(positives[:MAX_POSITIVES])
         neg_ids, unknown_neg = self.resolve(negatives[:MAX_NEGATIVES])
+        hidden = self.store.activity.hidden_ids()
+        if hidden:  # hidden papers are not here for anybody: never learnt from, never named in a "why"
+            unknown += [pid for pid in pos_ids if pid in hidden]
+            pos_ids = [pid for pid in pos_ids if pid not in hidden]
+            neg_ids = [pid for pid in neg_ids if pid not in hidden]
         neg_weight_of = dict(zip(negatives, negative_weights or [], strict=False))
         pool = self.pool(first, last)
         features = pool.features
@@ -376,9 +381,8 @@ class Recommender:
         pos = self._examples(pool, pos_ids, [weight_of.get(pid, 1.0) for pid in pos_ids])
         neg = self._examples(pool, neg_ids, [neg_weight_of.get(pid, 1.0) for pid in neg_ids]) if neg_ids else None
         with one_blas_thread():
-            return self._rank(
-                out, pool, pos, neg, method, limit, [*(pos_ids if exclude_positives else ()), *neg_ids, *exclude]
-            )
+            seen = [*(pos_ids if exclude_positives else ()), *neg_ids, *exclude, *hidden]
+            return self._rank(out, pool, pos, neg, method, limit, seen)
 
     def _rank(
         self,
@@ -396,8 +400,7 @@ class Recommender:
         out.features = " + ".join(used) or "none"
         scores = np.asarray(taste.scores(method), dtype=np.float64)
         valid = np.ones(len(features), dtype=bool)
-        hidden = self.store.activity.hidden_ids()
-        for pid in [*exclude, *hidden]:
+        for pid in exclude:
             row = pool.row.get(pid)
             if row is not None:
                 valid[row] = False
@@ -460,6 +463,7 @@ class Recommender:
             negative_weights=[fade(when) for _, when in negatives],
             exclude_positives=not include_seen,
         )
+        found.unknown = []  # nobody asked for these ids: the user's own papers, hidden ones among them
         return found
 
     def listed(self, found: Recommendations) -> Recommendations:

@@ -43,6 +43,7 @@ from paperboy.config import Settings
 from paperboy.indices.keyword import MAX_DEPTH, Hit, KeywordIndex, snippet
 from paperboy.indices.query import Query, parse_query
 from paperboy.indices.vector import Neighbour, VectorIndex
+from paperboy.services import topic_filter
 from paperboy.store import Store
 
 MODES = ("hybrid", "keyword", "semantic")
@@ -140,7 +141,7 @@ class SearchService:
         **filters: Any,
     ) -> SearchPage:
         """Search with the query syntax (``parse_query``); filters may also come as keywords."""
-        query = parse_query(text, **filters)
+        query = topic_filter.resolve(self.store, parse_query(text, **filters))
         limit, offset = max(0, min(limit, 1000)), max(0, offset)
         warnings = list(query.warnings)
         if mode not in MODES:
@@ -189,7 +190,7 @@ class SearchService:
     def _nearest(self, qvec: np.ndarray, query: Query, k: int) -> list[Neighbour]:
         """The vector search under the query's filters, without papers its exclusions leave out."""
         assert self.vectors is not None
-        found = self.vectors.search(qvec, k, allow=self._allow(query))
+        found = self.vectors.search(qvec, k, allow=topic_filter.with_topics(self._allow(query), query, self.vectors))
         if query.excluded or query.excluded_phrases:
             admitted = self.keyword.admitted(query, [n.id for n in found])
             found = [n for n in found if n.id in admitted]

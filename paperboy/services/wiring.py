@@ -20,6 +20,7 @@ from paperboy.services.library import LibraryService
 from paperboy.services.live_search import LiveSearch
 from paperboy.services.recommend import Recommender
 from paperboy.services.subscriptions import Subscribing
+from paperboy.services.topic_views import TopicViews
 from paperboy.store import Store
 
 
@@ -40,9 +41,12 @@ class Services:
     library: LibraryService
     recommender: Recommender
     subscribing: Subscribing
+    topics: TopicViews
 
     def close(self) -> None:
-        """Close the store (the services hold nothing else that needs closing)."""
+        """Stop the background work (submission fetches; mail already asked for goes out), then close the store."""
+        self.community.close()
+        self.accounts.later.drain(5)
         self.store.close()
 
 
@@ -66,4 +70,5 @@ def build_services(
         # the web app rebuilds stale recommendation windows in a thread, answering from the old one meanwhile
         recommender=Recommender(store, settings, clock=clock, background=True),
         subscribing=Subscribing(store, settings, clock=clock),
+        topics=TopicViews(store),
     )

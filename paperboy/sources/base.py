@@ -20,6 +20,8 @@ from paperboy.sources.normalize import (
     clean_ws,
     find_code_url,
     find_project_url,
+    http_url,
+    number_problem,
     parse_arxiv_id,
 )
 from paperboy.sources.record import PaperRecord, Rejection, SourceError
@@ -90,10 +92,11 @@ def str_list(data: dict[str, Any], key: str) -> list[str]:
 def finish(record: PaperRecord) -> PaperRecord | Rejection:
     """Validate and complete a record the same way for every source.
 
-    Cleans white space, requires a title, splits a versioned arXiv id, fills arXiv links, finds
-    a code repository in the comment or abstract and a project page in the comment.  Author names
-    are normalized once, here: TeX accents to Unicode, affiliations in parentheses moved to
-    ``affiliations`` (``names.clean_authors``); a ``doi`` field holding several DOIs is split.
+    Cleans white space, requires a title, rejects numbers out of range (versions, negative or
+    huge upvotes), splits a versioned arXiv id, drops links that are not http(s), fills arXiv
+    links, finds a code repository in the comment or abstract and a project page in the comment.
+    Author names are normalized once, here: TeX accents to Unicode, affiliations in parentheses
+    moved to ``affiliations`` (``names.clean_authors``); a ``doi`` field holding several DOIs is split.
     """
     record.title = clean_ws(record.title)
     if not record.title:
@@ -105,6 +108,11 @@ def finish(record: PaperRecord) -> PaperRecord | Rejection:
         record.id, version = parsed
         if version is not None and record.version is None:
             record.version = version
+    problem = number_problem("version", record.version, 1) or number_problem("upvotes", record.upvotes, 0)
+    for listed in record.versions:
+        problem = problem or number_problem("versions", listed.get("version"), 1)
+    if problem:  # a version of 2^63 or -5 upvotes: this record is rejected, the rest imported
+        return Rejection(record.place, problem)
     if record.version is None and record.versions:
         record.version = max(v["version"] for v in record.versions)
     record.abstract = (record.abstract or "").strip()
@@ -123,11 +131,13 @@ def finish(record: PaperRecord) -> PaperRecord | Rejection:
     if record.dois:
         dois = list(dict.fromkeys([*dois, *(d for raw in record.dois for d in split_dois(raw))]))
     record.doi, record.dois = (dois[0] if dois else None), dois
+    # Links are kept only when they are http(s): anything else (javascript:, data:) is dropped.
+    record.abs_url, record.pdf_url, record.code_url = map(http_url, (record.abs_url, record.pdf_url, record.code_url))
     if parsed:
         abs_url, pdf_url = arxiv_links(record.id)
         record.abs_url = record.abs_url or abs_url
         record.pdf_url = record.pdf_url or pdf_url
     if not record.code_url:
         record.code_url = find_code_url(record.comment, record.abstract)
-    record.project_url = clean_optional(record.project_url) or find_project_url(record.comment)
+    record.project_url = http_url(clean_optional(record.project_url)) or find_project_url(record.comment)
     return record

@@ -118,9 +118,16 @@ class HttpClient:
     def get(self, url: str, params: dict[str, Any] | None = None, parse: Callable[[bytes], T] | None = None) -> T:
         """Fetch ``url`` and return ``parse(body)`` (the raw bytes when no parser is given)."""
         attempts = max(1, self.settings.http_retries + 1)
+        #: The longest this call may wait for a rate-limit slot or a back-off (0: no limit); a
+        #: person waiting for an answer (a submission) is better told at once that it is busy.
+        patience = self.settings.http_max_wait or None
         last_error = ""
         for attempt in range(attempts):
-            self.limiter.wait()
+            slot = self.limiter.reserve(patience)
+            if slot is None:
+                raise SourceError(f"{url}: no request slot within {patience:g} s (the rate limit is taken by others)")
+            if slot > 0:
+                self.limiter.sleep(slot)
             delay: float | None = None
             try:
                 response = self.client.get(url, params=params)
@@ -140,6 +147,9 @@ class HttpClient:
                 last_error = f"unusable response ({exc})"
             if attempt + 1 < attempts:
                 wait = delay if delay is not None else min(self.settings.http_backoff * 2**attempt, MAX_DELAY)
+                if patience is not None and wait > patience:
+                    attempts = attempt + 1
+                    break
                 self.backoff_total += wait
                 time.sleep(wait)
         raise SourceError(f"{url}: gave up after {attempts} attempts ({last_error})")

@@ -10,6 +10,7 @@ import re
 import unicodedata
 from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from paperboy.sources.names import clean_author
@@ -158,6 +159,51 @@ def find_project_url(*texts: str | None) -> str | None:
             match = _PROJECT_URL_RE.search(text)
             if match:
                 return match.group(1).rstrip(".")
+    return None
+
+
+#: Characters no link we keep may hold: white space and controls (browsers drop some of them
+#: silently, so ``java\nscript:`` would run) and what would end an attribute or a tag.
+_URL_UNSAFE = re.compile(r"[\x00-\x20\x7f-\x9f\u2028\u2029\"'<>\\`]")
+MAX_URL = 2000
+
+
+def http_url(value: object) -> str | None:
+    """``value`` if it is an absolute http(s) link with a host, else ``None``.
+
+    Why: imported links (``abs_url``, ``pdf_url``, ``code_url``, Hugging Face's ``githubRepo``)
+    end up in ``<a href>`` and Atom ``<link href>``; a ``javascript:`` or ``data:`` URL there
+    runs in the visitor's browser.  Importers keep only what passes, and pages check again.
+    """
+    if not isinstance(value, str):
+        return None
+    url = value.strip()
+    if not url or len(url) > MAX_URL or _URL_UNSAFE.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # a malformed IPv6 host or port
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    return url
+
+
+#: The largest count or version a record may carry: what a 32-bit integer column holds on every
+#: backend.  Larger numbers are not data but damage or attack (2^63 once aborted whole imports).
+MAX_NUMBER = 2**31 - 1
+
+
+def number_problem(field: str, value: object, low: int) -> str | None:
+    """Why an integer field is unusable (out of ``low``..``MAX_NUMBER``), or ``None`` if it is fine."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"field {field!r} must be an integer"
+    if not low <= value <= MAX_NUMBER:
+        shown = str(value) if len(str(value)) <= 30 else f"{str(value)[:20]}… ({len(str(value))} digits)"
+        return f"field {field!r} is out of range: {shown} (must be {low} to {MAX_NUMBER:,})"
     return None
 
 

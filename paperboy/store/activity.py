@@ -68,6 +68,10 @@ _LISTED = (
 _TOTAL_VOTES = func.coalesce(s.upvotes, 0) + func.coalesce(p.source_upvotes, 0)
 
 
+class TooManyComments(Exception):
+    """A user's comment limit for the window is used up."""
+
+
 def paper_day(paper: dict[str, Any]) -> str | None:
     """The day a paper counts from: announced, else published, else first seen."""
     for key in ("announced", "published", "first_seen"):
@@ -290,11 +294,21 @@ class Activity:
             _bump(conn)
 
     # -- comments ------------------------------------------------------------------------
-    def add_comment(self, paper_id: str, user_id: int, body: str, now: str) -> int:
-        """A new comment's id."""
+    def add_comment(
+        self, paper_id: str, user_id: int, body: str, now: str, limit: int | None = None, since: str = ""
+    ) -> int:
+        """A new comment's id; ``TooManyComments`` if the user already wrote ``limit`` since ``since``.
+
+        The limit is counted in the insert's transaction, so simultaneous comments cannot slip past it.
+        """
         row = {"paper_id": paper_id, "user_id": user_id, "body": body, "created_at": now, "hidden": False}
+        c = t.comments.c
         with self.engine.begin() as conn:
             comment_id = conn.execute(insert(t.comments).values(row)).inserted_primary_key[0]
+            if limit is not None:
+                recent = conn.execute(select(func.count()).where(c.user_id == user_id, c.created_at > since))
+                if recent.scalar_one() > limit:
+                    raise TooManyComments  # rolls the comment back
             self._refresh(conn, paper_id)
             return comment_id
 
@@ -314,13 +328,14 @@ class Activity:
             return [as_dict(r) for r in conn.execute(query.order_by(c.id).limit(limit))]
 
     def user_comments(self, user_id: int, limit: int = 100) -> list[dict[str, Any]]:
-        """A user's visible comments, newest first, with the paper's title."""
+        """A user's visible comments on visible papers, newest first, with the paper's title."""
         c = t.comments.c
         query = (
             self._comments()
             .add_columns(p.title.label("paper_title"))
             .join(t.papers, p.id == c.paper_id)
-            .where(c.user_id == user_id, c.hidden == False)  # noqa: E712
+            .outerjoin(t.paper_stats, s.paper_id == c.paper_id)
+            .where(c.user_id == user_id, c.hidden == False, _visible())  # noqa: E712
             .order_by(c.id.desc())
             .limit(limit)
         )

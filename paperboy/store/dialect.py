@@ -37,11 +37,12 @@ def upsert(
     conn.execute(stmt, list(rows))
 
 
-def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> None:
-    """Insert rows, silently skipping those whose ``keys`` already exist."""
-    if rows:
-        stmt = _insert_for(conn)(table).on_conflict_do_nothing(index_elements=list(keys))
-        conn.execute(stmt, list(rows))
+def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]) -> int:
+    """Insert rows, silently skipping those whose ``keys`` already exist; how many were inserted."""
+    if not rows:
+        return 0
+    stmt = _insert_for(conn)(table).on_conflict_do_nothing(index_elements=list(keys))
+    return conn.execute(stmt, list(rows)).rowcount
 
 
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

@@ -22,6 +22,7 @@ from paperboy.sources.record import Checkpoint, Item, PaperRecord, Rejection
 from paperboy.store import schema as t
 from paperboy.store.dialect import bulk_insert, in_values, insert_tuples, upsert
 from paperboy.store.merge import merge, same_content
+from paperboy.store.owners import this_owner
 from paperboy.store.pipeline import Prepared
 from paperboy.store.rows import as_dict
 
@@ -338,6 +339,8 @@ class Ingestor:
                     target=target,
                     started_at=now,
                     status="running",
+                    owner=this_owner(),
+                    heartbeat_at=now,
                     new=0,
                     updated=0,
                     unchanged=0,
@@ -442,6 +445,7 @@ class Ingestor:
                 update(t.ingest_runs)
                 .where(t.ingest_runs.c.id == s.run_id)
                 .values(
+                    heartbeat_at=now,
                     new=t.ingest_runs.c.new + counts["new"],
                     updated=t.ingest_runs.c.updated + counts["updated"],
                     unchanged=t.ingest_runs.c.unchanged + counts["unchanged"],

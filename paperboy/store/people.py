@@ -12,13 +12,36 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy.store import schema as t
+from paperboy.store.dialect import insert_ignore
 from paperboy.store.rows import as_dict
 
-_PUBLIC = (t.users.c.id, t.users.c.username, t.users.c.email, t.users.c.is_admin, t.users.c.created_at)
+_PUBLIC = (
+    t.users.c.id,
+    t.users.c.username,
+    t.users.c.email,
+    t.users.c.email_pending,
+    t.users.c.is_admin,
+    t.users.c.created_at,
+)
 
 
 class Conflict(ValueError):
     """A unique value (user name, email) is already taken."""
+
+
+def _revoke(conn: Any, user_id: int, keep_session: str | None) -> None:
+    """End a user's sessions (but ``keep_session``), API tokens, feed link and unused reset links.
+
+    Why all of them: whoever knew the old password may have made any of them, and the owner
+    changing or resetting it is how they take the account back.
+    """
+    sessions = delete(t.sessions).where(t.sessions.c.user_id == user_id)
+    if keep_session:
+        sessions = sessions.where(t.sessions.c.token_hash != keep_session)
+    conn.execute(sessions)
+    conn.execute(delete(t.api_tokens).where(t.api_tokens.c.user_id == user_id))
+    conn.execute(delete(t.feed_tokens).where(t.feed_tokens.c.user_id == user_id))
+    conn.execute(delete(t.password_resets).where(t.password_resets.c.user_id == user_id))
 
 
 class People:
@@ -28,19 +51,42 @@ class People:
         self.engine = engine
 
     # -- users ---------------------------------------------------------------------------
-    def create_user(self, username: str, email: str, password_hash: str, now: str, is_admin: bool = False) -> int:
-        """A new user's id; ``Conflict`` names the field already taken."""
+    def create_user(
+        self,
+        username: str,
+        email: str,
+        password_hash: str,
+        now: str,
+        is_admin: bool = False,
+        first_is_admin: bool = False,
+        email_confirmed: bool = True,
+    ) -> int:
+        """A new user's id; ``Conflict`` names the field already taken.
+
+        ``email_confirmed=False`` keeps the address as ``email_pending`` until its link is
+        followed: it then claims nothing, so it can never conflict (nor tell who has it).
+
+        ``first_is_admin``: the account becomes an admin if it is the store's first.  That is
+        decided in the insert's transaction by claiming the ``first_user`` counter row (a primary
+        key, so exactly one account ever wins it, however many sign up at the same moment).
+        """
         row = {
             "username": username,
             "username_key": username.lower(),
-            "email": email.lower(),
+            "email": email.lower() if email_confirmed else None,
+            "email_pending": None if email_confirmed else email.lower(),
             "password_hash": password_hash,
             "is_admin": is_admin,
             "created_at": now,
         }
         try:
             with self.engine.begin() as conn:
-                return conn.execute(insert(t.users).values(row)).inserted_primary_key[0]
+                user_id = conn.execute(insert(t.users).values(row)).inserted_primary_key[0]
+                if first_is_admin and not is_admin:
+                    claim = {"name": "first_user", "value": user_id}
+                    if insert_ignore(conn, t.counters, [claim], ["name"]) == 1:
+                        conn.execute(update(t.users).where(t.users.c.id == user_id).values(is_admin=True))
+                return user_id
         except IntegrityError as exc:
             text = str(exc.orig).lower()
             raise Conflict("email" if "email" in text else "username") from exc
@@ -69,13 +115,16 @@ class People:
         return self._one(select(t.users).where(column == key))
 
     def set_password(self, user_id: int, password_hash: str, keep_session: str | None = None) -> None:
-        """Replace a password and end every session but ``keep_session`` (the one that changed it)."""
+        """Replace a password and revoke every credential made under the old one but ``keep_session``
+        (the session that changed it): other sessions, API tokens, the private feed link, reset links."""
         with self.engine.begin() as conn:
             conn.execute(update(t.users).where(t.users.c.id == user_id).values(password_hash=password_hash))
-            query = delete(t.sessions).where(t.sessions.c.user_id == user_id)
-            if keep_session:
-                query = query.where(t.sessions.c.token_hash != keep_session)
-            conn.execute(query)
+            _revoke(conn, user_id, keep_session)
+
+    def rehash(self, user_id: int, password_hash: str) -> None:
+        """Store the same password's hash with newer parameters (nothing is revoked)."""
+        with self.engine.begin() as conn:
+            conn.execute(update(t.users).where(t.users.c.id == user_id).values(password_hash=password_hash))
 
     def set_admin(self, user_id: int, is_admin: bool) -> None:
         """Grant or withdraw the admin role."""
@@ -140,6 +189,42 @@ class People:
                 conn.execute(update(t.api_tokens).where(c.token_hash == token_hash).values(last_used_at=now))
         return user
 
+    # -- email confirmation ----------------------------------------------------------------
+    def create_confirmation(self, token_hash: str, user_id: int, email: str, expires_at: str) -> None:
+        """Remember an emailed confirmation link's token."""
+        row = {"token_hash": token_hash, "user_id": user_id, "email": email.lower(), "expires_at": expires_at}
+        with self.engine.begin() as conn:
+            conn.execute(insert(t.email_confirmations).values(row))
+
+    def confirmation(self, token_hash: str, now: str) -> dict[str, Any] | None:
+        """An unused, unexpired confirmation: ``{user_id, email}``."""
+        c = t.email_confirmations.c
+        query = select(c.user_id, c.email).where(c.token_hash == token_hash, c.used_at.is_(None), c.expires_at > now)
+        return self._one(query)
+
+    def confirm_email(self, token_hash: str, now: str) -> int | None:
+        """Make a confirmation's address its account's (once); the user id, or None if not valid.
+
+        ``Conflict`` when another account confirmed the same address first.
+        """
+        c, u = t.email_confirmations.c, t.users.c
+        try:
+            with self.engine.begin() as conn:
+                spent = conn.execute(
+                    update(t.email_confirmations)
+                    .where(c.token_hash == token_hash, c.used_at.is_(None), c.expires_at > now)
+                    .values(used_at=now)
+                )
+                if spent.rowcount != 1:
+                    return None
+                user_id, email = conn.execute(select(c.user_id, c.email).where(c.token_hash == token_hash)).one()
+                mine = update(t.users).where(u.id == user_id)
+                conn.execute(mine.values(email=email))
+                conn.execute(mine.where(u.email_pending == email).values(email_pending=None))
+                return user_id
+        except IntegrityError as exc:
+            raise Conflict("email") from exc
+
     # -- password resets -----------------------------------------------------------------
     def create_reset(self, token_hash: str, user_id: int, expires_at: str) -> None:
         """Remember a reset link's token until it expires or is used."""
@@ -171,7 +256,7 @@ class People:
                 return None
             user_id = conn.execute(select(c.user_id).where(c.token_hash == token_hash)).scalar_one()
             conn.execute(update(t.users).where(t.users.c.id == user_id).values(password_hash=password_hash))
-            conn.execute(delete(t.sessions).where(t.sessions.c.user_id == user_id))
+            _revoke(conn, user_id, None)
             return user_id
 
     def _one(self, query: Any) -> dict[str, Any] | None:

@@ -117,13 +117,18 @@ ingest_runs = Table(
     Column("target", Text, nullable=False),
     Column("started_at", String(20), nullable=False),
     Column("finished_at", String(20)),
-    #: running, completed, failed (error says why) or interrupted.
+    #: running, completed, failed (error says why) or interrupted; a running one whose process
+    #: is gone reads as died (``Store.runs``).
     Column("status", String(16), nullable=False),
     Column("new", Integer, nullable=False, default=0),
     Column("updated", Integer, nullable=False, default=0),
     Column("unchanged", Integer, nullable=False, default=0),
     Column("rejected", Integer, nullable=False, default=0),
     Column("error", Text),
+    #: ``host:pid`` of the importing process, and when it last committed a batch: a run still
+    #: "running" whose process is gone (``kill -9``) is shown as died, not running forever.
+    Column("owner", String(80)),
+    Column("heartbeat_at", String(20)),
 )
 
 rejections = Table(
@@ -168,7 +173,11 @@ users = Table(
     #: Shown on pages; unique ignoring case (``username_key``).
     Column("username", String(40), nullable=False),
     Column("username_key", String(40), nullable=False, unique=True),
-    Column("email", String(255), nullable=False, unique=True),
+    #: The confirmed address (sign-in by email, reset links, digests); empty until confirmed.
+    Column("email", String(255), unique=True),
+    #: An address given at sign-up (or changed to) whose confirmation link was not yet followed:
+    #: it claims nothing, so registering somebody else's address reveals and blocks nothing.
+    Column("email_pending", String(255)),
     #: argon2id hash (``argon2-cffi``); never the password.
     Column("password_hash", Text, nullable=False),
     Column("is_admin", Boolean, nullable=False, default=False),
@@ -207,6 +216,49 @@ password_resets = Table(
     Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     Column("expires_at", String(20), nullable=False),
     Column("used_at", String(20)),
+)
+
+email_confirmations = Table(
+    "email_confirmations",
+    metadata,
+    #: SHA-256 of the mailed link's token.
+    Column("token_hash", String(64), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("email", String(255), nullable=False),
+    Column("expires_at", String(20), nullable=False),
+    Column("used_at", String(20)),
+)
+
+#: Rate-limited attempts (sign-ins, sign-ups, reset requests), one row each, counted inside the
+#: transaction that adds the row, so simultaneous attempts can never all slip under a limit.
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    #: What is limited, e.g. ``login-account:alice`` or ``login-address:203.0.113.7``.
+    Column("key", String(300), nullable=False),
+    Column("created_at", String(20), nullable=False),
+    Index("ix_attempts_key", "key", "created_at"),
+)
+
+#: Submissions of papers by arXiv id, including those still being fetched and those that failed:
+#: each one counts toward the submitter's daily cap, whatever became of it.
+submissions = Table(
+    "submissions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("paper_id", String(64), nullable=False),
+    Column("created_at", String(20), nullable=False),
+    #: fetching, done (the paper is submitted), refused or failed (``message`` says why).
+    Column("state", String(16), nullable=False),
+    Column("status", Integer),
+    Column("message", Text),
+    Column("finished_at", String(20)),
+    #: ``host:pid`` of the process fetching it: a fetch whose process died is shown as failed.
+    Column("owner", String(80)),
+    Index("ix_submissions_user", "user_id", "created_at"),
+    Index("ix_submissions_paper", "paper_id", "state"),
 )
 
 votes = Table(
@@ -511,5 +563,81 @@ webhook_papers = Table(
     Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True),
     Column("paper_id", String(64), primary_key=True),
     Column("period", String(16), nullable=False),
+    sqlite_with_rowid=False,
+)
+
+# -- topics, key phrases and the map (issue 17) -------------------------------------------------
+# Derived from the stored vectors and texts by services/topics.py, but kept in the store: pages and
+# the API read them, topic ids are kept across rebuilds (links and feeds stay), and a whole build is
+# written in one transaction, so readers see the old topics or the new ones, never half of each.
+
+topic_builds = Table(
+    "topic_builds",
+    metadata,
+    #: Only finished builds are recorded (in the transaction that writes their topics).
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False),
+    #: How it was made: clustering, k, layout and their settings; ``next_id`` for new topics.
+    Column("params", JSON, nullable=False),
+    Column("started_at", String(20), nullable=False),
+    Column("finished_at", String(20), nullable=False),
+    Column("papers", Integer, nullable=False),
+    Column("topics", Integer, nullable=False),
+    Column("seconds", Float, nullable=False),
+    #: The build's phrase vocabulary and document frequencies (zlib-compressed JSON): key phrases
+    #: of papers that arrive later are weighed with them.
+    Column("vocabulary", LargeBinary, nullable=False),
+)
+
+topics = Table(
+    "topics",
+    metadata,
+    #: Kept across rebuilds for the topic whose centroid is closest to the old one.
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("build_id", Integer, nullable=False),
+    #: A few of its most distinctive phrases (class-based TF-IDF), for people.
+    Column("label", Text, nullable=False),
+    #: ``[[phrase, weight], ...]``, most distinctive first.
+    Column("terms", JSON, nullable=False),
+    Column("size", Integer, nullable=False),
+    #: Unit-length mean of its papers' vectors (float32 bytes).
+    Column("centroid", LargeBinary, nullable=False),
+    #: Where its label sits on the map, and its colour there (a palette index).
+    Column("x", Float, nullable=False),
+    Column("y", Float, nullable=False),
+    Column("color", Integer, nullable=False),
+)
+
+paper_topics = Table(
+    "paper_topics",
+    metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("topic_id", Integer, nullable=False),
+    #: ``paper_vectors.seq`` it was placed from: a newer vector means placing it again.
+    Column("seq", Integer, nullable=False),
+    #: The paper's point on the map.
+    Column("x", Float, nullable=False),
+    Column("y", Float, nullable=False),
+    #: Cosine to its topic's centroid (the most typical papers have the highest).
+    Column("score", Float, nullable=False),
+    Index("ix_paper_topics_topic", "topic_id", "score"),
+)
+
+paper_keywords = Table(
+    "paper_keywords",
+    metadata,
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    #: ``papers.seq`` of the text they were taken from.
+    Column("seq", Integer, nullable=False),
+    #: A few key phrases as they are written in the paper, most telling first.
+    Column("keywords", JSON, nullable=False),
+)
+
+keyword_papers = Table(
+    "keyword_papers",
+    metadata,
+    #: A key phrase's normalized form (``topic:"…"`` searches by it), then its papers.
+    Column("key", String(200), primary_key=True),
+    Column("paper_id", String(64), primary_key=True),
     sqlite_with_rowid=False,
 )

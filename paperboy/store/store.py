@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,14 @@ from paperboy.store.follows import Follows
 from paperboy.store.groups import Groups
 from paperboy.store.ingest import Ingestor, RunSummary
 from paperboy.store.library import Library
+from paperboy.store.limits import Limits
 from paperboy.store.notes import Notes
+from paperboy.store.owners import owner_gone
 from paperboy.store.people import People
 from paperboy.store.rows import as_dict
+from paperboy.store.submissions import Submissions
 from paperboy.store.subscriptions import Subscriptions
+from paperboy.store.topics import TopicStore
 from paperboy.store.webhooks import Webhooks
 
 #: Columns that describe a paper to its readers (bookkeeping left out).
@@ -82,6 +87,11 @@ class SourceHashes:
             return {row[0]: row[1] for row in conn.execute(query)}
 
 
+#: How long a run on another host may go without committing a batch before it counts as dead
+#: (a harvest waits for arXiv's rate limit and back-off between pages: minutes at the most).
+RUN_LEASE = timedelta(minutes=30)
+
+
 class Store:
     """The source of truth: papers, ingest runs and harvest state."""
 
@@ -101,6 +111,12 @@ class Store:
         self.groups = Groups(engine)
         self.notes = Notes(engine)
         self.webhooks = Webhooks(engine)
+        #: Topics, the map and key phrases (services/topics.py).
+        self.topics = TopicStore(engine)
+        #: Attempts counted for rate limits (sign-ins, sign-ups, reset requests).
+        self.limits = Limits(engine)
+        #: Submissions by arXiv id, with the state of their fetch (the daily cap counts them).
+        self.submissions = Submissions(engine)
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
@@ -282,10 +298,24 @@ class Store:
 
     # -- runs and statistics -------------------------------------------------------------
     def runs(self, limit: int = 10) -> list[dict[str, Any]]:
-        """The latest ingest runs, newest first."""
+        """The latest ingest runs, newest first.
+
+        A run still marked ``running`` whose process is gone (``kill -9``, a power cut) is shown
+        as ``died``: at once when it ran on this host, else once it has not committed a batch for
+        ``RUN_LEASE``.  Its finished batches are in the store; running the import again completes it.
+        """
         with self.engine.connect() as conn:
             rows = conn.execute(select(t.ingest_runs).order_by(t.ingest_runs.c.id.desc()).limit(limit))
-            return [as_dict(r) for r in rows]
+            runs = [as_dict(r) for r in rows]
+        stale = (datetime.now(UTC) - RUN_LEASE).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for run in runs:
+            if run["status"] == "running" and (
+                owner_gone(run.get("owner")) or (run.get("heartbeat_at") or run["started_at"]) < stale
+            ):
+                who = f" ({run['owner']})" if run.get("owner") else ""
+                run["status"] = "died"
+                run["error"] = run["error"] or f"the importing process{who} ended without finishing; import again"
+        return runs
 
     def rejections(self, run_id: int, limit: int | None = None) -> list[dict[str, Any]]:
         """The rejected records of one run, in the order they were met."""

@@ -7,8 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from paperboy.services.accounts import AccountError, Session, TooManyAttempts
-from paperboy.services.mail import MailError
+from paperboy.services.accounts import AccountError, Busy, Session, TooManyAttempts
 from paperboy.web.pages import voted_ids
 from paperboy.web.render import (
     SESSION_COOKIE,
@@ -22,6 +21,7 @@ from paperboy.web.render import (
     secure_cookies,
     services,
     session_token,
+    set_csrf_cookie,
 )
 
 router = APIRouter(include_in_schema=False)
@@ -43,6 +43,16 @@ def _signed_in(request: Request, session: Session, target: str) -> Response:
         samesite="lax",
         secure=secure_cookies(request),
     )
+    set_csrf_cookie(request, response, rotate=True)
+    return response
+
+
+def _refused(request: Request, template: str, exc: AccountError, **context: object) -> HTMLResponse:
+    """The form again with what was wrong: 429 (too many attempts) or 503 (busy) with Retry-After, else 400."""
+    code = 429 if isinstance(exc, TooManyAttempts) else 503 if isinstance(exc, Busy) else 400
+    response = render(request, template, code=code, error=str(exc), **context)
+    if code != 400:
+        response.headers["Retry-After"] = str(getattr(exc, "retry_after", 5))
     return response
 
 
@@ -61,11 +71,9 @@ def register(
     if not svc.settings.registration_open:
         raise HTTPException(403, "Registration is closed on this installation.")
     try:
-        user = svc.accounts.register(username, email, password)
+        user = svc.accounts.register(username, email, password, _client(request))
     except AccountError as exc:
-        return render(
-            request, "register.html", code=400, error=str(exc), username=username, email=email, next=safe_next(next)
-        )
+        return _refused(request, "register.html", exc, username=username, email=email, next=safe_next(next))
     return _signed_in(request, svc.accounts.start_session(user), safe_next(next))
 
 
@@ -79,12 +87,8 @@ def login(request: Request, login: Text = "", password: Password = "", next: Tex
     svc = services(request)
     try:
         user = svc.accounts.authenticate(login, password, _client(request))
-    except TooManyAttempts as exc:
-        response = render(request, "login.html", code=429, error=str(exc), login=login, next=safe_next(next))
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
     except AccountError as exc:
-        return render(request, "login.html", code=400, error=str(exc), login=login, next=safe_next(next))
+        return _refused(request, "login.html", exc, login=login, next=safe_next(next))
     return _signed_in(request, svc.accounts.start_session(user), safe_next(next))
 
 
@@ -93,6 +97,7 @@ def logout(request: Request) -> Response:
     services(request).accounts.end_session(session_token(request))
     response = redirect("/")
     response.delete_cookie(SESSION_COOKIE)
+    set_csrf_cookie(request, response, rotate=True)
     return response
 
 
@@ -113,9 +118,15 @@ def change_password(
 ) -> Response:
     try:
         services(request).accounts.change_password(user, current, new, session_token(request))
+    except (TooManyAttempts, Busy) as exc:
+        raise HTTPException(429 if isinstance(exc, TooManyAttempts) else 503, str(exc)) from exc
     except AccountError as exc:
         return _account(request, user, status=400, error=str(exc))
-    return _account(request, user, message="Password changed. Your other sessions were signed out.")
+    return _account(
+        request,
+        user,
+        message="Password changed. Your other sessions were signed out, and your API tokens and feed link revoked.",
+    )
 
 
 @router.post("/account/tokens", dependencies=[Depends(check_csrf)])
@@ -139,17 +150,48 @@ def forgot_form(request: Request) -> HTMLResponse:
 
 @router.post("/forgot", dependencies=[Depends(check_csrf)])
 def forgot(request: Request, email: Text = "") -> Response:
-    """Send a reset link; the answer is the same whether or not the address has an account."""
+    """Send a reset link; the answer is the same, and as quick, whether or not the address has an account.
+
+    The lookup and the mail happen off the request thread; a mail server that is down is logged
+    there (answering 503 only for known addresses would tell which ones have an account).
+    """
     svc = services(request)
-    wait = svc.accounts.limiter.retry_after(f"reset:{_client(request)}")
-    if wait:
-        raise HTTPException(429, "Too many reset requests from here; try again later.")
-    svc.accounts.limiter.failed(f"reset:{_client(request)}")  # counts requests, so links cannot be sprayed
-    try:
-        svc.accounts.request_reset(email)
-    except MailError as exc:
-        raise HTTPException(503, "The mail server is not answering; try again in a few minutes.") from exc
+    try:  # counts requests, so links cannot be sprayed
+        svc.accounts.limiter.take(f"reset:{_client(request)}")
+    except TooManyAttempts as exc:
+        raise HTTPException(
+            429, "Too many reset requests from here; try again later.", headers={"Retry-After": str(exc.retry_after)}
+        ) from exc
+    svc.accounts.request_reset_later(email)
     return render(request, "forgot.html", sent=True)
+
+
+# -- confirming an address ------------------------------------------------------------------------
+@router.get("/confirm-email/{token}", response_class=HTMLResponse)
+def confirm_email_form(request: Request, token: str) -> HTMLResponse:
+    valid = services(request).accounts.confirmation_valid(token)
+    error = None if valid else "This confirmation link has expired or was already used."
+    return render(request, "confirm_email.html", token=token, valid=valid, error=error)
+
+
+@router.post("/confirm-email/{token}", dependencies=[Depends(check_csrf)])
+def confirm_email(request: Request, token: str) -> Response:
+    try:
+        user = services(request).accounts.confirm_email(token)
+    except AccountError as exc:
+        return render(request, "confirm_email.html", code=400, token=token, valid=False, error=str(exc))
+    return render(request, "confirm_email.html", token=token, confirmed=user["email"])
+
+
+@router.post("/account/email/resend", dependencies=[Depends(check_csrf)])
+def resend_confirmation(request: Request, user: dict = Depends(require_user)) -> Response:
+    try:
+        services(request).accounts.resend_confirmation(user)
+    except TooManyAttempts as exc:
+        return _account(request, user, status=429, error=str(exc))
+    if not user.get("email_pending"):
+        return _account(request, user, message="Your address is confirmed.")
+    return _account(request, user, message=f"We sent the link to {user['email_pending']} again.")
 
 
 @router.get("/reset/{token}", response_class=HTMLResponse)
@@ -164,6 +206,8 @@ def reset(request: Request, token: str, password: Password = "") -> Response:
     svc = services(request)
     try:
         user = svc.accounts.reset_password(token, password)
+    except Busy as exc:
+        raise HTTPException(503, str(exc), headers={"Retry-After": "5"}) from exc
     except AccountError as exc:
         valid = svc.accounts.reset_valid(token)
         return render(request, "reset.html", code=400, token=token, valid=valid, error=str(exc))

@@ -16,6 +16,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import Response
 
 from paperboy.services.community import NotFound
+from paperboy.sources.normalize import http_url
 from paperboy.web import text
 from paperboy.web.render import cached_bytes, paper_url, services, site_url
 
@@ -31,7 +32,8 @@ def _md(value: str | None) -> str:
 
 
 def _link(label: str, url: str | None) -> str | None:
-    if not url or not url.lower().startswith(("https://", "http://")):
+    url = http_url(url)  # only http(s): javascript: and data: links never become links
+    if not url:
         return None
     return f"[{label}](<{url.replace('>', '%3E').replace(' ', '%20')}>)"
 

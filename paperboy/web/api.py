@@ -11,10 +11,12 @@ import hmac
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
+from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field, TypeAdapter
 
 from paperboy.services.community import NotAllowed, NotFound, Refused
 from paperboy.services.feed import BadPeriod, Period, parse_period
+from paperboy.web.errors import errors
 from paperboy.web.render import (
     CSRF_COOKIE,
     CSRF_HEADER,
@@ -63,7 +65,7 @@ _COMMENTS = TypeAdapter(list[Comment])
 
 
 class VoteRequest(BaseModel):
-    up: bool = Field(True, description="false withdraws your vote.")
+    up: bool = Field(True, strict=True, description="false withdraws your vote (a boolean: 0 and 1 are refused).")
 
 
 class VoteResult(BaseModel):
@@ -74,6 +76,20 @@ class VoteResult(BaseModel):
 
 class SubmitRequest(BaseModel):
     id: str = Field(..., max_length=500, description="An arXiv id or an arxiv.org link.")
+
+
+class Submission(BaseModel):
+    """A submission whose paper is being fetched from arXiv, or how that ended."""
+
+    id: int
+    paperId: str
+    state: Literal["fetching", "done", "refused", "failed"] = Field(
+        ..., description="fetching, then done (the paper is submitted), refused (a rule) or failed (arXiv)."
+    )
+    status: int | None = Field(None, description="The HTTP status the outcome stands for (201, 404, 409, 502…).")
+    message: str | None = Field(None, description="Why it was refused or failed.")
+    statusUrl: str = Field(..., description="Where to look again.")
+    paper: PaperItem | None = Field(None, description="The submitted paper, once done.")
 
 
 class CommentRequest(BaseModel):
@@ -99,8 +115,18 @@ def api_user(request: Request) -> dict[str, Any]:
     return user
 
 
+def reader(request: Request) -> dict[str, Any]:
+    """The caller reading their own data: by API token, or by session cookie (a GET needs no CSRF token)."""
+    if request.headers.get("authorization"):
+        return api_user(request)
+    user = current_user(request)
+    if user is None:
+        raise HTTPException(401, "sign in or send an API token", headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
 # -- reading ------------------------------------------------------------------------------------
-@router.get("/daily_papers", response_model=list[PaperItem])
+@router.get("/daily_papers", response_model=list[PaperItem], responses=errors(400))
 def daily_papers(
     request: Request,
     date: Annotated[str | None, Query(description="A day, YYYY-MM-DD.", max_length=40)] = None,
@@ -138,7 +164,7 @@ def daily_papers(
     )
 
 
-@router.get("/papers/search", response_model=list[SearchItem])
+@router.get("/papers/search", response_model=list[SearchItem], responses=errors())
 def search_papers(
     request: Request,
     q: Annotated[str, Query(max_length=10_000, description="Query in the search syntax.")] = "",
@@ -171,7 +197,7 @@ def _search_items(request: Request, q: str, limit: int, offset: int, mode: str) 
     return out
 
 
-@router.get("/papers/{paper_id:path}/similar", response_model=list[SearchItem])
+@router.get("/papers/{paper_id:path}/similar", response_model=list[SearchItem], responses=errors(404))
 def similar(
     request: Request, paper_id: str, limit: Limit = 10, since: Annotated[str | None, Query(max_length=40)] = None
 ) -> Response:
@@ -186,7 +212,7 @@ def similar(
     return conditional(request, _RESULTS.dump_json(_RESULTS.validate_python(items), by_alias=True), "application/json")
 
 
-@router.get("/papers/{paper_id:path}/comments", response_model=list[Comment])
+@router.get("/papers/{paper_id:path}/comments", response_model=list[Comment], responses=errors(404))
 def comments(request: Request, paper_id: str) -> Response:
     """A paper's comments, oldest first."""
     paper = _paper(request, paper_id)
@@ -213,18 +239,56 @@ def _paper(request: Request, paper_id: str) -> dict[str, Any]:
 
 
 # -- writing ------------------------------------------------------------------------------------
-@router.post("/papers/submit", response_model=PaperItem, status_code=201)
-def submit(request: Request, body: SubmitRequest) -> dict[str, Any]:
-    """Submit a paper by arXiv id or URL (fetched from arXiv when it is not here yet)."""
+@router.post(
+    "/papers/submit",
+    response_model=PaperItem,
+    status_code=201,
+    responses={
+        202: {"model": Submission, "description": "Not here yet: being fetched from arXiv."},
+        **errors(400, 401, 403, 404, 409, 429),
+    },
+)
+def submit(request: Request, body: SubmitRequest) -> Any:
+    """Submit a paper by arXiv id or URL.
+
+    A paper already here is submitted at once (201).  Another is fetched from arXiv in the
+    background (202): follow ``statusUrl`` until its ``state`` is ``done`` (or says why not).
+    Every submission counts toward the daily cap, also one whose fetch fails.
+    """
     user = api_user(request)
     try:
-        paper = services(request).community.submit(user, body.id)
+        sub = services(request).community.submit(user, body.id)
     except Refused as exc:
         raise community_error(exc) from exc
-    return item_json(paper)
+    if sub["paper"] is not None:
+        return item_json(sub["paper"])
+    return JSONResponse(_submission(sub).model_dump(mode="json"), status_code=202)
 
 
-@router.post("/papers/{paper_id:path}/vote", response_model=VoteResult)
+@router.get("/submissions/{submission_id}", response_model=Submission, responses=errors(401, 404))
+def submission(request: Request, submission_id: RowId) -> Submission:
+    """One of your submissions: whether its paper is fetched yet, or why it was refused."""
+    user = reader(request)
+    try:
+        return _submission(services(request).community.get_submission(user, submission_id))
+    except NotFound as exc:
+        raise community_error(exc) from exc
+
+
+def _submission(sub: dict[str, Any]) -> Submission:
+    paper = sub["paper"]
+    return Submission(
+        id=sub["id"],
+        paperId=sub["paper_id"],
+        state=sub["state"],
+        status=sub["status"],
+        message=sub["message"],
+        statusUrl=f"/api/submissions/{sub['id']}",
+        paper=PaperItem(**item_json(paper)) if paper is not None else None,
+    )
+
+
+@router.post("/papers/{paper_id:path}/vote", response_model=VoteResult, responses=errors(400, 401, 403, 404))
 def vote(request: Request, paper_id: str, body: Annotated[VoteRequest | None, Body()] = None) -> VoteResult:
     """Upvote a paper (``{"up": false}`` withdraws the vote); voting twice counts once."""
     user = api_user(request)
@@ -236,7 +300,12 @@ def vote(request: Request, paper_id: str, body: Annotated[VoteRequest | None, Bo
     return VoteResult(id=paper_id, upvotes=result["upvotes"], voted=up)
 
 
-@router.post("/papers/{paper_id:path}/comments", response_model=Comment, status_code=201)
+@router.post(
+    "/papers/{paper_id:path}/comments",
+    response_model=Comment,
+    status_code=201,
+    responses=errors(400, 401, 403, 404, 429),
+)
 def add_comment(request: Request, paper_id: str, body: CommentRequest) -> Comment:
     """Comment on a paper (Markdown)."""
     user = api_user(request)
@@ -246,7 +315,7 @@ def add_comment(request: Request, paper_id: str, body: CommentRequest) -> Commen
         raise community_error(exc) from exc
 
 
-@router.post("/comments/{comment_id}", response_model=Comment)
+@router.post("/comments/{comment_id}", response_model=Comment, responses=errors(400, 401, 403, 404))
 def edit_comment(request: Request, comment_id: RowId, body: CommentRequest) -> Comment:
     """Change a comment (its author or an admin)."""
     user = api_user(request)
@@ -256,7 +325,7 @@ def edit_comment(request: Request, comment_id: RowId, body: CommentRequest) -> C
         raise community_error(exc) from exc
 
 
-@router.post("/comments/{comment_id}/delete", status_code=204)
+@router.post("/comments/{comment_id}/delete", status_code=204, responses=errors(401, 403, 404))
 def delete_comment(request: Request, comment_id: RowId) -> None:
     """Delete a comment (its author or an admin)."""
     user = api_user(request)
@@ -266,7 +335,7 @@ def delete_comment(request: Request, comment_id: RowId) -> None:
         raise community_error(exc) from exc
 
 
-@router.get("/papers/{paper_id:path}", response_model=Paper)
+@router.get("/papers/{paper_id:path}", response_model=Paper, responses=errors(404))
 def get_paper(request: Request, paper_id: str) -> Any:
     """One paper in Hugging Face's flat shape (what ``huggingface_hub``'s ``paper_info`` reads)."""
     user = current_user(request)

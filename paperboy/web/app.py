@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperboy.config import Settings, load_settings
 from paperboy.services.wiring import Services, build_services
-from paperboy.web.render import PageCache
+from paperboy.web.render import PageCache, RequestScope
 
 log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -87,7 +87,7 @@ def create_app(
         summary="Self-hosted research-paper discovery: daily feed, trending, search, votes, comments.",
         version="0.1.0",
         lifespan=lifespan,
-        docs_url=None,  # served offline by api_docs
+        docs_url=None,  # served offline by api_docs, with a Content-Security-Policy of its own
         redoc_url=None,
     )
     app.state.services = services
@@ -95,6 +95,7 @@ def create_app(
 
     from paperboy.web import (
         account_pages,
+        agent_pages,
         api,
         api_docs,
         feeds,
@@ -102,6 +103,8 @@ def create_app(
         pages,
         recs_api,
         subscription_pages,
+        topic_pages,
+        topics_api,
     )
 
     api_docs.install(app)  # before /static: its assets live under /static/api-docs
@@ -113,11 +116,17 @@ def create_app(
         from paperboy.web import mcp_http
 
         mcp_http.install(app)  # /mcp: the MCP server for agents, token-authenticated (issue 18)
-    # In this order: the library's routes extend /papers/{id}, which the paper pages would take.
-    for module in (recs_api, library_pages, api, feeds, account_pages, subscription_pages, pages):
+    # In this order: the library's routes extend /papers/{id} and /papers/{id}.md is not a paper id,
+    # so both come before the paper pages, which would take them.
+    routers = (recs_api, library_pages, agent_pages, topics_api, topic_pages, api, feeds, account_pages)
+    routers += (subscription_pages, pages)
+    for module in routers:
         app.include_router(module.router)
-    app.add_middleware(library_pages.RequestScope)
+    app.add_middleware(RequestScope)
     _install_error_handlers(app)
+    from paperboy.web.headers import SecurityHeaders
+
+    app.add_middleware(SecurityHeaders)  # last added: outermost, so error pages get the headers too
     return app
 
 

@@ -19,7 +19,9 @@ from feedgen.feed import FeedGenerator
 from lxml import etree
 
 from paperboy.services.feed import WINDOWS
+from paperboy.sources.normalize import http_url
 from paperboy.web import text
+from paperboy.web.errors import page_errors
 from paperboy.web.render import cached_bytes, paper_url, services, site_url, store_changed_at
 
 router = APIRouter(prefix="/feeds", tags=["feeds"])
@@ -27,6 +29,14 @@ ATOM = "application/atom+xml; charset=utf-8"
 FEED_SIZE = 50
 #: Readers may keep a feed five minutes, then ask again with If-None-Match / If-Modified-Since.
 CACHE_CONTROL = "public, max-age=300"
+
+
+class AtomResponse(Response):
+    """An Atom document (so the OpenAPI document names its media type)."""
+
+    media_type = ATOM
+
+
 #: Characters XML 1.0 cannot carry (control characters, lone surrogates, U+FFFE/U+FFFF); arXiv
 #: metadata and search queries hold them now and then, and lxml refuses the whole feed for one.
 _NOT_XML = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -61,7 +71,9 @@ def _moment(value: str | None) -> datetime | None:
     return None
 
 
-def _atom(request: Request, feed_id: str, title: str, subtitle: str, path: str, papers: list[dict[str, Any]]) -> bytes:
+def atom_body(
+    request: Request, feed_id: str, title: str, subtitle: str, path: str, papers: list[dict[str, Any]]
+) -> bytes:
     base = site_url(request)
     gen = FeedGenerator()
     gen.id(f"{base}{path}")
@@ -81,8 +93,9 @@ def _atom(request: Request, feed_id: str, title: str, subtitle: str, path: str, 
         entry.id(_xml(f"tag:{host},2026:paper:{paper['id']}"))
         entry.title(_xml(text.readable(paper["title"])) or _xml(paper["id"]))
         entry.link(href=f"{base}{paper_url(paper['id'])}", rel="alternate", type="text/html")
-        if paper.get("pdf_url"):
-            entry.link(href=_xml(paper["pdf_url"]), rel="related", type="application/pdf", title="PDF")
+        pdf = http_url(paper.get("pdf_url"))
+        if pdf:  # only http(s): a javascript: link in a feed reader is as bad as on a page
+            entry.link(href=pdf, rel="related", type="application/pdf", title="PDF")
         for name in [_xml(a) for a in paper["authors"][:50]] or ["unknown"]:
             if name.strip():
                 entry.author({"name": name})
@@ -107,32 +120,32 @@ def _entry_time(paper: dict[str, Any]) -> datetime:
     return datetime.now(UTC)
 
 
-def _feed(request: Request, make: Callable[[], bytes], on_search: bool = False) -> Response:
+def atom_response(request: Request, make: Callable[[], bytes], on_search: bool = False) -> Response:
     """A feed from the page cache (per URL and host: its links are the request's own when
     ``base_url`` is not set), conditional and compressed."""
     return cached_bytes(request, "feed ", make, ATOM, on_search=on_search, per_host=True, cache_control=CACHE_CONTROL)
 
 
-@router.get("/daily.atom")
+@router.get("/daily.atom", response_class=AtomResponse)
 def daily(request: Request) -> Response:
     """The latest announcement day's papers, most upvoted first."""
 
     def make() -> bytes:
         page = services(request).feed.page(None, "votes", 1, FEED_SIZE)
         label = page.period.label if page.period else "no papers yet"
-        return _atom(request, "daily", "paperboy: daily papers", label, "/", page.papers)
+        return atom_body(request, "daily", "paperboy: daily papers", label, "/", page.papers)
 
-    return _feed(request, make)
+    return atom_response(request, make)
 
 
-@router.get("/trending.atom")
+@router.get("/trending.atom", response_class=AtomResponse, responses=page_errors())
 def trending(request: Request, window: str = "week") -> Response:
     """Trending papers of a window (day, week, month, all)."""
     window = window if window in WINDOWS else "week"
 
     def make() -> bytes:
         papers = services(request).feed.trending(window, FEED_SIZE)
-        return _atom(
+        return atom_body(
             request,
             f"trending-{window}",
             f"paperboy: trending papers ({window})",
@@ -141,10 +154,10 @@ def trending(request: Request, window: str = "week") -> Response:
             papers,
         )
 
-    return _feed(request, make)
+    return atom_response(request, make)
 
 
-@router.get("/search.atom")
+@router.get("/search.atom", response_class=AtomResponse, responses=page_errors())
 def search(request: Request, q: Annotated[str, Query(max_length=10_000)] = "") -> Response:
     """A saved search as a feed: the newest papers matching ``q`` come first."""
     svc = services(request)
@@ -154,7 +167,7 @@ def search(request: Request, q: Annotated[str, Query(max_length=10_000)] = "") -
         ids = [r.id for r in found.results] if found else []
         papers = svc.store.activity.listed(ids)
         papers.sort(key=lambda p: (p.get("announced") or "", p["id"]), reverse=True)
-        return _atom(
+        return atom_body(
             request,
             "search",
             f"paperboy: {q.strip()[:100] or 'search'}",
@@ -163,4 +176,4 @@ def search(request: Request, q: Annotated[str, Query(max_length=10_000)] = "") -
             papers,
         )
 
-    return _feed(request, make, on_search=True)
+    return atom_response(request, make, on_search=True)

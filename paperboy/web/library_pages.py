@@ -10,19 +10,20 @@ the page cache shares between visitors) never show them.
 
 from __future__ import annotations
 
-import contextvars
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paperboy.services.community import NotAllowed, NotFound, Refused
 from paperboy.services.library import ImportReport, LibraryService
 from paperboy.services.recommend import BadRequest, Recommender
 from paperboy.web.render import (
+    MAX_ROW_ID,
+    RowId,
     check_csrf,
     csrf_token,
+    current_scope,
     current_user,
     env,
     paper_url,
@@ -35,25 +36,7 @@ from paperboy.web.render import (
 )
 
 router = APIRouter(include_in_schema=False)
-_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("paperboy_request_scope", default=None)
 FOR_YOU_SIZE = 30
-
-
-class RequestScope:
-    """Pure ASGI middleware: remembers the current request for ``library_marks`` (costs a context-var set)."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        token = _scope.set(scope)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _scope.reset(token)
 
 
 def library(request: Request) -> LibraryService:
@@ -66,7 +49,7 @@ def recommender(request: Request) -> Recommender:
 
 def library_marks(paper_id: str) -> dict[str, Any] | None:
     """``{"saved", "dismissed", "csrf"}`` of a paper for the signed-in user of this request; None for visitors."""
-    scope = _scope.get()
+    scope = current_scope()
     if scope is None or "app" not in scope:
         return None
     request = Request(scope)
@@ -140,7 +123,7 @@ def _library_page(
 
 @router.get("/library", response_class=HTMLResponse)
 def library_page(
-    request: Request, c: Annotated[int | None, Query(ge=1)] = None, user: dict = Depends(require_user)
+    request: Request, c: Annotated[int | None, Query(ge=1, le=MAX_ROW_ID)] = None, user: dict = Depends(require_user)
 ) -> HTMLResponse:
     """The user's collections, one collection's papers, the "not interested" list, import and export."""
     if c is not None:
@@ -165,7 +148,7 @@ def create_collection(
 @router.post("/library/collections/{collection_id}/rename", dependencies=[Depends(check_csrf)])
 def rename_collection(
     request: Request,
-    collection_id: int,
+    collection_id: RowId,
     name: Annotated[str, Form(max_length=500)] = "",
     user: dict = Depends(require_user),
 ) -> Response:
@@ -179,7 +162,7 @@ def rename_collection(
 
 
 @router.post("/library/collections/{collection_id}/delete", dependencies=[Depends(check_csrf)])
-def delete_collection(request: Request, collection_id: int, user: dict = Depends(require_user)) -> Response:
+def delete_collection(request: Request, collection_id: RowId, user: dict = Depends(require_user)) -> Response:
     try:
         library(request).delete_collection(user, collection_id)
     except NotFound as exc:
@@ -190,7 +173,7 @@ def delete_collection(request: Request, collection_id: int, user: dict = Depends
 @router.post("/library/collections/{collection_id}/remove", dependencies=[Depends(check_csrf)])
 def remove_from_collection(
     request: Request,
-    collection_id: int,
+    collection_id: RowId,
     paper: Annotated[str, Form(max_length=300)] = "",
     user: dict = Depends(require_user),
 ) -> Response:
@@ -202,7 +185,7 @@ def remove_from_collection(
 
 
 @router.get("/library/collections/{collection_id}/export.bib")
-def export_collection(request: Request, collection_id: int, user: dict = Depends(require_user)) -> Response:
+def export_collection(request: Request, collection_id: RowId, user: dict = Depends(require_user)) -> Response:
     """A collection as a BibTeX file."""
     try:
         name, text = library(request).export_bibtex(user, collection_id)
@@ -252,7 +235,7 @@ def save_form(request: Request, paper_id: str, user: dict = Depends(require_user
 def save(
     request: Request,
     paper_id: str,
-    collection: Annotated[int | None, Form()] = None,
+    collection: Annotated[int | None, Form(ge=1, le=MAX_ROW_ID)] = None,
     new: Annotated[str, Form(max_length=500)] = "",
     back: Annotated[str, Form(max_length=2000)] = "",
     user: dict = Depends(require_user),
@@ -269,7 +252,7 @@ def save(
 def unsave(
     request: Request,
     paper_id: str,
-    collection: Annotated[int | None, Form()] = None,
+    collection: Annotated[int | None, Form(ge=1, le=MAX_ROW_ID)] = None,
     back: Annotated[str, Form(max_length=2000)] = "",
     user: dict = Depends(require_user),
 ) -> Response:
@@ -363,7 +346,7 @@ def new_feed_link(request: Request, user: dict = Depends(require_user)) -> HTMLR
 @router.get("/feeds/for-you.atom")
 def for_you_feed(request: Request, token: Annotated[str, Query(max_length=200)] = "") -> Response:
     """A user's "for you" papers as Atom, for feed readers (the token in the link stands for the user)."""
-    from paperboy.web.feeds import ATOM, _atom
+    from paperboy.web.feeds import ATOM, atom_body
     from paperboy.web.render import conditional
 
     user = library(request).feed_user(token)
@@ -371,7 +354,7 @@ def for_you_feed(request: Request, token: Annotated[str, Query(max_length=200)] 
         raise HTTPException(404, "No such feed: the link is wrong or was replaced by a newer one.")
     found = recommender(request).listed(recommender(request).for_user(user["id"], limit=50))
     papers = [r.paper for r in found.results if r.paper]
-    body = _atom(
+    body = atom_body(
         request, "for-you", f"paperboy: for {user['username']}", "Recent papers picked for you", "/for-you", papers
     )
     return conditional(request, body, ATOM, cache_control="private, max-age=300")

@@ -176,18 +176,38 @@ def author(request: Request, name: str) -> HTMLResponse:
 # -- submitting -------------------------------------------------------------------------------
 @router.get("/submit", response_class=HTMLResponse)
 def submit_form(request: Request, user: dict = Depends(require_user)) -> HTMLResponse:
-    return render(request, "submit.html")
+    return _submit_page(request, user)
+
+
+def _submit_page(request: Request, user: dict[str, Any], code: int = 200, **extra: Any) -> HTMLResponse:
+    recent = services(request).community.recent_submissions(user)
+    return render(request, "submit.html", code=code, recent=recent, **extra)
 
 
 @router.post("/submit", dependencies=[Depends(check_csrf)])
 def submit(
     request: Request, paper: Annotated[str, Form(max_length=500)] = "", user: dict = Depends(require_user)
 ) -> Response:
+    """Submit a paper: at once when it is here, else its fetch is queued and its page says how it goes."""
     try:
         submitted = services(request).community.submit(user, paper)
     except Refused as exc:
-        return render(request, "submit.html", code=exc.status if exc.status < 500 else 400, error=str(exc), value=paper)
-    return redirect(paper_url(submitted["id"]))
+        return _submit_page(request, user, code=exc.status if exc.status < 500 else 400, error=str(exc), value=paper)
+    if submitted["paper"] is not None:
+        return redirect(paper_url(submitted["paper"]["id"]))
+    return redirect(f"/submit/{submitted['id']}")
+
+
+@router.get("/submit/{submission_id}", response_class=HTMLResponse)
+def submission(request: Request, submission_id: RowId, user: dict = Depends(require_user)) -> Response:
+    """A submission being fetched (the page reloads itself until it is done), or why it failed."""
+    try:
+        sub = services(request).community.get_submission(user, submission_id)
+    except NotFound as exc:
+        raise community_error(exc) from exc
+    if sub["paper"] is not None:
+        return redirect(paper_url(sub["paper"]["id"]))
+    return render(request, "submission.html", sub=sub)
 
 
 # -- status -------------------------------------------------------------------------------------
@@ -221,9 +241,10 @@ def status(request: Request) -> HTMLResponse:
 # -- comments ---------------------------------------------------------------------------------
 @router.get("/comments/{comment_id}/edit", response_class=HTMLResponse)
 def edit_comment_form(request: Request, comment_id: RowId, user: dict = Depends(require_user)) -> HTMLResponse:
-    comment = services(request).store.activity.comment(comment_id)
-    if comment is None or (comment["user_id"] != user["id"] and not user["is_admin"]):
-        raise HTTPException(404, "no such comment of yours")
+    try:
+        comment = services(request).community.own_comment(user, comment_id)
+    except (NotFound, NotAllowed) as exc:
+        raise HTTPException(404, "no such comment of yours") from exc
     return render(request, "comment_edit.html", comment=comment)
 
 

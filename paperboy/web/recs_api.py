@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from paperboy.services.recommend import MAX_LIMIT, BadRequest, Recommendations, Recommender
 from paperboy.web.api import PaperItem, api_user, item_json
+from paperboy.web.errors import errors
 from paperboy.web.render import services
 
 router = APIRouter(prefix="/api", tags=["recommendations"])
@@ -71,7 +72,7 @@ def _answer(request: Request, found: Recommendations) -> dict[str, Any]:
     }
 
 
-@router.post("/recommendations", response_model=Recommended)
+@router.post("/recommendations", response_model=Recommended, responses=errors(400, 404))
 def recommendations(request: Request, body: RecommendationRequest) -> dict[str, Any]:
     """Recent papers like the positive ones and unlike the negative ones (stateless, no account needed)."""
     try:
@@ -85,7 +86,7 @@ def recommendations(request: Request, body: RecommendationRequest) -> dict[str, 
     return _answer(request, found)
 
 
-@router.get("/for-you", response_model=Recommended)
+@router.get("/for-you", response_model=Recommended, responses=errors(400, 401, 403))
 def for_you(
     request: Request,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 50,

@@ -8,10 +8,12 @@ are random tokens in an HttpOnly, SameSite=Lax cookie whose hash the store keeps
 
 from __future__ import annotations
 
+import contextvars
 import gzip
 import hashlib
 import hmac
 import secrets
+import sys
 import threading
 import time
 from collections import OrderedDict
@@ -25,11 +27,15 @@ from fastapi import HTTPException, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from pydantic import TypeAdapter
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from paperboy.sources.normalize import http_url
 from paperboy.web import text
 
-#: A row id in a URL (comments, tokens): bounded, since a larger number cannot even reach the database.
-RowId = Annotated[int, Path(ge=1, le=2**63 - 1)]
+#: The largest row id: a larger number cannot even reach the database (SQLite's integers are 64-bit).
+MAX_ROW_ID = 2**63 - 1
+#: A row id in a URL (comments, tokens, collections): out of range is a 422/400, not a crash.
+RowId = Annotated[int, Path(ge=1, le=MAX_ROW_ID)]
 SESSION_COOKIE = "pb_session"
 CSRF_COOKIE = "pb_csrf"
 CSRF_FIELD = "csrf_token"
@@ -42,6 +48,9 @@ env.filters["preview"] = text.preview
 env.filters["markdown"] = text.render_markdown
 env.filters["paragraphs"] = text.paragraphs
 env.filters["author_links"] = text.author_links
+#: Links from the store are checked again where they become hrefs: a store written before
+#: importers checked them, or by hand, may still hold a ``javascript:`` URL.
+env.filters["web_url"] = http_url
 env.filters["urlquote"] = lambda value: quote(str(value), safe="")
 env.globals["urlencode"] = urlencode
 
@@ -79,6 +88,32 @@ def _ago(value: Any) -> str:
 
 env.filters["day"] = _day
 env.filters["ago"] = _ago
+
+
+_scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("paperboy_request_scope", default=None)
+
+
+class RequestScope:
+    """Pure ASGI middleware: remembers the current request's scope for template globals (the card
+    macros, imported without their context, ask ``library_marks(id)`` and ``paper_topics(id)``)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        token = _scope.set(scope)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _scope.reset(token)
+
+
+def current_scope() -> Scope | None:
+    """The ASGI scope of the request being served (None outside one)."""
+    return _scope.get()
 
 
 def services(request: Request) -> Any:
@@ -145,7 +180,11 @@ async def check_csrf(request: Request) -> None:
         raise HTTPException(403, "This form has expired or did not come from this site. Reload the page and try again.")
 
 
-def set_csrf_cookie(request: Request, response: Response) -> None:
+def set_csrf_cookie(request: Request, response: Response, rotate: bool = False) -> None:
+    """Send the visitor's CSRF cookie if it is new, or a fresh one with ``rotate`` (at sign-in and
+    sign-out: a token learnt before signing in is worth nothing after)."""
+    if rotate:
+        request.state.csrf, request.state.new_csrf = secrets.token_urlsafe(32), True
     if getattr(request.state, "new_csrf", False):
         response.set_cookie(
             CSRF_COOKIE,
@@ -207,10 +246,20 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 
 # -- the anonymous page cache ---------------------------------------------------------------
-#: Stands for the visitor's CSRF token in cached pages (a NUL never occurs in rendered HTML).
-_CSRF_MARK = "\x00csrf\x00"
-#: Memory one web process may spend on cached pages.
+#: Stands for the visitor's CSRF token in cached pages.  Random per process and never sent to
+#: anybody, so no imported title, abstract or link can carry it (a fixed marker inside an
+#: abstract's URL became a link holding each visitor's token).
+_CSRF_MARK = f"\x00csrf-{secrets.token_hex(16)}\x00"
+#: Memory one web process may spend on cached pages, keys (URLs) and values alike.
 PAGE_CACHE_BYTES = 96 * 1024 * 1024
+#: URLs longer than this are answered but not cached: no real page needs one, and the cache
+#: would otherwise hold whatever an attacker puts into a query string.
+MAX_CACHED_KEY = 4096
+
+
+def _footprint(key: str, page: str | bytes) -> int:
+    """Bytes an entry holds: its URL and its page as Python objects, plus the dict's slot for it."""
+    return sys.getsizeof(key) + sys.getsizeof(page) + 100
 
 
 class PageCache:
@@ -218,7 +267,8 @@ class PageCache:
 
     The generation (papers' change counter, activity counter) is read at most every
     ``page_cache_seconds``; when it moves, every page is dropped.  Least recently used pages go
-    first when the cache outgrows ``PAGE_CACHE_BYTES``.
+    first when the cache outgrows ``PAGE_CACHE_BYTES``, counting each entry's URL as well as its
+    page (9,000 URLs of 60 KB with small pages once grew a server by 500 MB within its "96 MB").
     """
 
     def __init__(self) -> None:
@@ -260,12 +310,14 @@ class PageCache:
             return page
 
     def put(self, key: str, page: str | bytes) -> None:
+        if len(key) > MAX_CACHED_KEY:
+            return
         with self.lock:
             old = self.pages.pop(key, None)
-            self.size += len(page) - (len(old) if old else 0)
+            self.size += _footprint(key, page) - (_footprint(key, old) if old is not None else 0)
             self.pages[key] = page
             while self.size > PAGE_CACHE_BYTES and self.pages:
-                self.size -= len(self.pages.popitem(last=False)[1])
+                self.size -= _footprint(*self.pages.popitem(last=False))
 
 
 def _fresh_cache(request: Request) -> PageCache | None:

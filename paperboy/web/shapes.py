@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from paperboy.sources.normalize import author_key, parse_datetime
+from paperboy.sources.normalize import author_key, http_url, parse_datetime
 
 #: Who "submitted" a paper nobody submitted here: the import that brought it (Hugging Face
 #: always names somebody; an object keeps scripts that read ``submittedBy.name`` working).
@@ -39,6 +39,13 @@ def hf_time(value: str | None) -> str | None:
         return value[:-1] + ".000Z"
     moment = parse_datetime(value)
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z") if moment else None
+
+
+def _link(value: Any) -> str | None:
+    """An imported link fit to leave the store: http(s) only, or a path on this site (an avatar)."""
+    if isinstance(value, str) and value.startswith("/") and not value.startswith("//"):
+        return http_url("http://localhost" + value) and value
+    return http_url(value)
 
 
 def avatar_url(name: str) -> str:
@@ -100,7 +107,7 @@ class Paper(_Model):
     projectPage: str | None = None
     githubRepo: str | None = None
     ai_summary: str | None = Field(None, description="Hugging Face's, for papers imported from it; else null.")
-    ai_keywords: list[str] = Field([], description="Empty until paperboy has per-paper topic keywords.")
+    ai_keywords: list[str] = Field([], description="Key phrases picked from the paper's own text (TF-IDF).")
     githubStars: int | None = Field(None, description="Always null: paperboy does not ask GitHub.")
     organization: None = Field(None, description="Always null: paperboy has no organizations.")
     isAuthorParticipating: bool = Field(False, description="Always false: no account is linked to an author.")
@@ -157,7 +164,7 @@ def _submitter(paper: dict[str, Any]) -> tuple[dict[str, str], str | None]:
     by = hf.get("daily_by")
     if by and by.get("user"):
         user = {"user": by["user"], "fullname": by.get("fullname") or by["user"]}
-        user["avatarUrl"] = by.get("avatarUrl") or avatar_url(by["user"])
+        user["avatarUrl"] = _link(by.get("avatarUrl")) or avatar_url(by["user"])
         return user, hf_time(hf.get("daily_at")) or hf_time(paper.get("announced"))
     name = IMPORT_USER
     label = "arXiv" if paper.get("is_arxiv", True) else (paper.get("sources") or ["a file"])[0]
@@ -190,18 +197,18 @@ def paper_json(paper: dict[str, Any]) -> dict[str, Any]:
         "summary": paper["abstract"],
         "upvotes": paper.get("upvotes") or 0,
         "discussionId": object_id("discussion", paper["id"]),
-        "projectPage": paper.get("project_url"),
-        "githubRepo": paper.get("code_url"),
+        "projectPage": http_url(paper.get("project_url")),  # only http(s) links leave the store
+        "githubRepo": http_url(paper.get("code_url")),
         "ai_summary": hf.get("ai_summary"),
-        "ai_keywords": [],
+        "ai_keywords": _keywords(paper["id"]),
         "githubStars": None,
         "organization": None,
         "isAuthorParticipating": False,
         "numComments": paper.get("num_comments") or 0,
         "source": "arxiv" if paper.get("is_arxiv", True) else (sources[0] if sources else "paperboy"),
         "categories": paper["categories"],
-        "arxivUrl": paper.get("abs_url"),
-        "pdfUrl": paper.get("pdf_url"),
+        "arxivUrl": http_url(paper.get("abs_url")),
+        "pdfUrl": http_url(paper.get("pdf_url")),
         "version": paper.get("version"),
         "comment": paper.get("comment"),
         "journalRef": paper.get("journal_ref"),
@@ -210,6 +217,13 @@ def paper_json(paper: dict[str, Any]) -> dict[str, Any]:
         "updatedAt": hf_time(paper.get("updated")),
         "announcedAt": hf_time(paper.get("announced")),
     }
+
+
+def _keywords(paper_id: str) -> list[str]:
+    """A paper's key phrases from the topic views of the app serving this request ([] before any are made)."""
+    from paperboy.web.topic_pages import paper_keywords  # topic_pages renders cards with these shapes' links
+
+    return paper_keywords(paper_id)
 
 
 def item_json(paper: dict[str, Any]) -> dict[str, Any]:
@@ -221,7 +235,7 @@ def item_json(paper: dict[str, Any]) -> dict[str, Any]:
         "publishedAt": flat["publishedAt"],
         "title": flat["title"],
         "summary": flat["summary"],
-        "thumbnail": (paper.get("hf") or {}).get("thumbnail"),
+        "thumbnail": http_url((paper.get("hf") or {}).get("thumbnail")),
         "numComments": flat["numComments"],
         "submittedBy": {
             "_id": by["_id"],

@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse, Response
 
+from paperboy.services.accounts import TooManyAttempts
 from paperboy.services.digest import WEEKDAYS, weekday_number
 from paperboy.services.mail import MailError
 from paperboy.services.subscriptions import SECTION_LABELS, SECTIONS, Subscribing, SubscriptionError
@@ -50,11 +51,14 @@ def subscribe_form(request: Request) -> HTMLResponse:
 @router.post("/subscribe", dependencies=[Depends(check_csrf)])
 def subscribe(request: Request, email: Text = "") -> Response:
     """Start a double opt-in; the answer is the same whether or not the address was subscribed."""
-    limiter = services(request).accounts.limiter
-    key = SUBSCRIBE_LIMIT_KEY + _client(request)
-    if limiter.retry_after(key):
-        raise HTTPException(429, "Too many subscription requests from here; try again later.")
-    limiter.failed(key)  # counts requests, so nobody can mail-bomb addresses through the form
+    try:  # counts requests, so nobody can mail-bomb addresses through the form
+        services(request).accounts.limiter.take(SUBSCRIBE_LIMIT_KEY + _client(request))
+    except TooManyAttempts as exc:
+        raise HTTPException(
+            429,
+            "Too many subscription requests from here; try again later.",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from exc
     try:
         subscribing(request).subscribe(email)
     except SubscriptionError as exc:

@@ -28,3 +28,11 @@ document.addEventListener("submit", async (event) => {
     button.disabled = false;
   }
 });
+
+// Forms that ask first (deleting a collection): the question is in data-confirm, since the
+// Content-Security-Policy runs no inline handlers.  Without JavaScript the form just submits.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const question = form.dataset && form.dataset.confirm;
+  if (question && !window.confirm(question)) event.preventDefault();
+});

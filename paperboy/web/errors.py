@@ -1,0 +1,44 @@
+"""The shapes of error answers, for the OpenAPI document: every status a route can answer with
+is listed with the body it really has, so clients (and Schemathesis) can rely on the document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx of the JSON API."""
+
+    error: str = Field(..., description="What was wrong, for a person to read.")
+
+
+class InvalidBody(ErrorBody):
+    """A request whose parameters or body do not fit the document (422)."""
+
+    details: list[str] = Field(..., description="One line per problem: field, then what is wrong with it.")
+
+
+_WHY = {
+    400: "A parameter that fits its type but not its meaning (a date that does not exist), or a body that is not JSON.",
+    401: "No API token, or an unknown one (send `Authorization: Bearer pb_…`).",
+    403: "Signed in by cookie without the page's CSRF token, or not allowed to do this.",
+    404: "No such paper, comment or submission (or none of yours).",
+    409: "A conflict: the paper was already submitted, or is being fetched for another submission.",
+    429: "A limit was reached (daily submissions, comments, fetches under way); see `Retry-After` when sent.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a JSON route: the listed 4xx with ``ErrorBody``, and 422 with ``InvalidBody``."""
+    out: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody, "description": _WHY[code]} for code in codes}
+    out[422] = {"model": InvalidBody, "description": "The parameters or the body do not fit this document."}
+    return out
+
+
+def page_errors() -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route outside ``/api`` (feeds): any error there is an HTML page (a
+    parameter that does not fit is a 400 that says which), never the JSON bodies above."""
+    html = {"text/html": {"schema": {"type": "string"}}}
+    return {"4XX": {"description": "An HTML page saying what was wrong.", "content": html}}
