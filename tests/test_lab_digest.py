@@ -14,7 +14,9 @@ from paperboy.store import Store
 def test_a_digest_leads_with_papers_from_what_the_account_follows(settings, cheap_hashes):  # noqa: F811
     with smtp_server() as (box, port), Store.open(mail_settings(settings, port)) as st:
         load(st)
-        user = Accounts(st, st.settings).register("reader", "reader@example.org", "correct horse battery")
+        user = Accounts(st, st.settings).register(
+            "reader", "reader@example.org", "correct horse battery", email_confirmed=True
+        )
         target = "Author 12"  # one of the corpus's authors on the second day: paper 2607.01002
         st.follows.follow(user["id"], "author", "author 12", target, "2026-07-01T00:00:00Z", 10)
         Subscribing(st, st.settings).add_confirmed("reader@example.org", sections=["following", "trending"], items=3)

@@ -173,13 +173,13 @@ def following_feed_link(request: Request, user: dict = Depends(require_user)) ->
 @router.get("/feeds/following.atom")
 def following_feed(request: Request, token: Annotated[str, Query(max_length=200)] = "") -> Response:
     """New papers from what a user follows, as Atom (the token in the link stands for the user)."""
-    from paperboy.web.feeds import _atom
+    from paperboy.web.feeds import ATOM, atom_body
 
     user = services(request).library.feed_user(token)
     if user is None:
         raise HTTPException(404, "No such feed: the link is wrong or was replaced by a newer one.")
     papers = [f.paper for f in follows(request).papers(user, limit=50)]
-    response = _atom(
+    body = atom_body(
         request,
         "following",
         f"paperboy: followed by {user['username']}",
@@ -187,8 +187,7 @@ def following_feed(request: Request, token: Annotated[str, Query(max_length=200)
         "/following",
         papers,
     )
-    response.headers["Cache-Control"] = "private, max-age=300"
-    return response
+    return Response(body, media_type=ATOM, headers={"Cache-Control": "private, max-age=300"})
 
 
 @router.get("/papers/{paper_id:path}/follow", response_class=HTMLResponse)
@@ -543,7 +542,7 @@ def group_digest(request: Request, group_id: RowId, user: dict = Depends(require
 @router.get("/feeds/groups/{group_id}.atom")
 def group_feed(request: Request, group_id: RowId, token: Annotated[str, Query(max_length=200)] = "") -> Response:
     """A group's shared collections, newest saves first, as Atom (a member's private feed token)."""
-    from paperboy.web.feeds import _atom
+    from paperboy.web.feeds import ATOM, atom_body
 
     user = services(request).library.feed_user(token)
     svc = groups(request)
@@ -555,11 +554,10 @@ def group_feed(request: Request, group_id: RowId, token: Annotated[str, Query(ma
     except NotFound as exc:
         raise HTTPException(404, "No such feed.") from exc
     papers = services(request).store.activity.listed(list(dict.fromkeys(ids))[:50])
-    response = _atom(
+    body = atom_body(
         request, f"group-{group_id}", f"paperboy: {group['name']}", "Saved by the group", f"/groups/{group_id}", papers
     )
-    response.headers["Cache-Control"] = "private, max-age=300"
-    return response
+    return Response(body, media_type=ATOM, headers={"Cache-Control": "private, max-age=300"})
 
 
 @router.get("/papers/{paper_id:path}/group", response_class=HTMLResponse)
