@@ -19,6 +19,19 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from paperboy.services.mcp_server import Backend, build_server, current_user
 
 
+class _Current:
+    """The MCP app of the running lifespan (503 before it starts or after it ends)."""
+
+    def __init__(self) -> None:
+        self.app: ASGIApp | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.app is None:
+            await JSONResponse({"error": "the MCP server is not running"}, status_code=503)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 class TokenGate:
     """ASGI wrapper: a valid API token or 401; the token's user for the tools."""
 
@@ -61,13 +74,16 @@ def install(app: FastAPI) -> None:
         recommender=svc.recommender,
         community=svc.community,
     )
-    server = build_server(backend)
-    inner = server.streamable_http_app(streamable_http_path="/", stateless_http=True, json_response=True)
-    app.mount("/mcp", TokenGate(inner, svc.accounts))
+    current = _Current()
+    app.mount("/mcp", TokenGate(current, svc.accounts))
 
     @contextlib.asynccontextmanager
     async def running() -> AsyncIterator[None]:
+        # a session manager runs once: each start of the app (tests start one app many times) gets its own
+        server = build_server(backend)
+        current.app = server.streamable_http_app(streamable_http_path="/", stateless_http=True, json_response=True)
         async with server.session_manager.run():
             yield
+        current.app = None
 
     app.state.lifespans = [*getattr(app.state, "lifespans", []), running]

@@ -122,14 +122,13 @@ def upgrade() -> None:
         batch.add_column(sa.Column("group_id", sa.Integer(), nullable=True))
         batch.create_foreign_key("fk_collections_group", "groups", ["group_id"], ["id"], ondelete="CASCADE")
         batch.create_index("ux_collections_group_name", ["group_id", "name_key"], unique=True)
-    with op.batch_alter_table("collection_items") as batch:
-        batch.add_column(sa.Column("added_by", sa.Integer(), nullable=True))
-        batch.create_foreign_key("fk_collection_items_added_by", "users", ["added_by"], ["id"], ondelete="SET NULL")
+    # a plain ADD COLUMN: a batch copy would reflect papers too (whose expression index SQLAlchemy
+    # cannot reflect, and warns about); SQLite runs with foreign keys off anyway
+    op.add_column("collection_items", sa.Column("added_by", sa.Integer(), nullable=True))
 
 
 def downgrade() -> None:
     with op.batch_alter_table("collection_items") as batch:
-        batch.drop_constraint("fk_collection_items_added_by", type_="foreignkey")
         batch.drop_column("added_by")
     op.execute("DELETE FROM collection_items WHERE collection_id IN (SELECT id FROM collections WHERE group_id IS NOT NULL)")
     op.execute("DELETE FROM collections WHERE group_id IS NOT NULL")
