@@ -24,8 +24,11 @@ _WHY = {
     400: "A parameter that fits its type but not its meaning (a date that does not exist), or a body that is not JSON.",
     401: "No API token, or an unknown one (send `Authorization: Bearer pb_…`).",
     403: "Signed in by cookie without the page's CSRF token, or not allowed to do this.",
-    404: "No such paper, comment or submission (or none of yours).",
-    409: "A conflict: the paper was already submitted, or is being fetched for another submission.",
+    404: "No such paper, comment, submission, topic or map point (or none of yours).",
+    409: (
+        "A conflict: the paper was already submitted or is being fetched for another submission, "
+        "or the map changed since the version asked for."
+    ),
     429: "A limit was reached (daily submissions, comments, fetches under way); see `Retry-After` when sent.",
 }
 

@@ -16,9 +16,19 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 
 from paperboy.services.topic_views import MapData, TopicIndex
 from paperboy.web.api import item_json
+from paperboy.web.errors import errors
 from paperboy.web.render import current_user, services
 
 router = APIRouter(prefix="/api", tags=["topics"])
+
+
+#: The points' answer in the OpenAPI document: bytes, while its errors are JSON like every route's.
+POINTS = {
+    "description": "Six bytes a point (uint16 x, y, topic), little-endian.",
+    "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+}
+
+
 #: Most search results a map search marks.
 MAP_SEARCH = 300
 
@@ -34,7 +44,7 @@ def _topic_or_404(index: TopicIndex, topic_id: int) -> Any:
     return topic
 
 
-@router.get("/topics")
+@router.get("/topics", responses=errors())
 def topics(
     request: Request,
     sort: Literal["size", "growth", "label"] = "size",
@@ -66,14 +76,14 @@ def _build(index: TopicIndex) -> dict[str, Any] | None:
     }
 
 
-@router.get("/topics/rising")
+@router.get("/topics/rising", responses=errors())
 def rising(request: Request, limit: Annotated[int, Query(ge=1, le=50)] = 5) -> list[dict[str, Any]]:
     """The topics whose share of new papers grew most (last 28 days against the 84 before)."""
     index: TopicIndex = _views(request).index
     return [t.as_json() for t in index.rising(limit)]
 
 
-@router.get("/topics/{topic_id}")
+@router.get("/topics/{topic_id}", responses=errors(404))
 def topic(request: Request, topic_id: Annotated[int, Path(ge=0, le=2**31)]) -> dict[str, Any]:
     """One topic with its weekly trend, its nearest topics and its trending papers (daily-papers shape)."""
     index: TopicIndex = _views(request).index
@@ -89,7 +99,7 @@ def topic(request: Request, topic_id: Annotated[int, Path(ge=0, le=2**31)]) -> d
     }
 
 
-@router.get("/topics/{topic_id}/papers")
+@router.get("/topics/{topic_id}/papers", responses=errors(404))
 def topic_papers(
     request: Request,
     topic_id: Annotated[int, Path(ge=0, le=2**31)],
@@ -111,7 +121,7 @@ def _map(request: Request, version: str | None = None) -> MapData:
     return data
 
 
-@router.get("/map")
+@router.get("/map", responses=errors())
 def map_meta(request: Request) -> dict[str, Any]:
     """What the map needs besides its points: version, number of points, bounds, and the topics' labels."""
     data = _map(request)
@@ -141,7 +151,7 @@ def map_meta(request: Request) -> dict[str, Any]:
     }
 
 
-@router.get("/map/points.bin")
+@router.get("/map/points.bin", responses={200: POINTS, **errors()})
 def map_points(request: Request, v: Annotated[str | None, Query(max_length=40)] = None) -> Response:
     """Every point, six bytes each (see ``/api/map``'s ``format``); gzip when the browser takes it."""
     data = _map(request)
@@ -154,7 +164,7 @@ def map_points(request: Request, v: Annotated[str | None, Query(max_length=40)] 
     return Response(data.points, media_type="application/octet-stream", headers=headers)
 
 
-@router.get("/map/points/{i}")
+@router.get("/map/points/{i}", responses=errors(404, 409))
 def map_point(
     request: Request, i: Annotated[int, Path(ge=0, le=10**8)], v: Annotated[str | None, Query(max_length=40)] = None
 ) -> dict[str, Any]:
@@ -179,7 +189,7 @@ def map_point(
     }
 
 
-@router.get("/map/search")
+@router.get("/map/search", responses=errors(409))
 def map_search(
     request: Request,
     q: Annotated[str, Query(max_length=2000)] = "",
@@ -203,7 +213,7 @@ def map_search(
     }
 
 
-@router.get("/map/mine")
+@router.get("/map/mine", responses=errors(401, 409))
 def map_mine(request: Request, v: Annotated[str | None, Query(max_length=40)] = None) -> dict[str, Any]:
     """The points of the signed-in reader's saved papers (401 for visitors)."""
     user = current_user(request)
@@ -215,7 +225,7 @@ def map_mine(request: Request, v: Annotated[str | None, Query(max_length=40)] = 
     return response
 
 
-@router.get("/map/papers")
+@router.get("/map/papers", responses=errors())
 def map_papers(
     request: Request,
     offset: Annotated[int, Query(ge=0, le=10**8)] = 0,
