@@ -404,8 +404,9 @@ collection_items = Table(
     Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     #: When it was saved: recent saves weigh more in the user's taste.
     Column("added_at", String(20), nullable=False),
-    #: Who saved it (kept for a group's shared collections; NULL in personal ones and older rows).
-    Column("added_by", Integer, ForeignKey("users.id", ondelete="SET NULL"), nullable=True),
+    #: Who saved it (a user id, kept for a group's shared collections; NULL in personal ones and older
+    #: rows).  No foreign key: it was added without copying the table (see migration 0011).
+    Column("added_by", Integer, nullable=True),
     Index("ix_collection_items_paper", "paper_id"),
 )
 
