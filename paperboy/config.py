@@ -136,6 +136,14 @@ class Settings:
     #: Processes a digest run uses; 0: one per core (at most 4) for runs of 1,000 digests or more.
     digest_workers: int = 0
 
+    # A lab's layer (issue 18).
+    #: Let chat webhooks post to loopback and private-network addresses (off: refused, against
+    #: server-side request forgery; turn on for a chat server inside your own network).
+    webhook_allow_private: bool = False
+    #: Seconds a chat service may take to answer one webhook request.
+    webhook_timeout: float = 10.0
+    #: Serve the MCP endpoint (streamable HTTP, token-authenticated) at /mcp inside ``paperboy serve``.
+    mcp_http: bool = True
     # Topics, key phrases and the map (issue 17).
     #: Topics to make; 0: about one per 800 papers (at most 200).
     topics_k: int = 0

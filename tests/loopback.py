@@ -50,6 +50,10 @@ class Seen:
     query: dict[str, str]
     #: ``time.monotonic()`` when the request arrived.
     at: float
+    method: str = "GET"
+    #: The request body (POST and PUT) and headers, lower-case names (webhook tests check them).
+    body: bytes = b""
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 Responder = Callable[[Seen], Reply]
@@ -76,10 +80,19 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - signature of the base class
         """Keep test output clean."""
 
+    def do_POST(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
+        self.do_GET()
+
+    def do_PUT(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
+        self.do_GET()
+
     def do_GET(self) -> None:  # noqa: N802 - name fixed by BaseHTTPRequestHandler
         parts = urlsplit(self.path)
         query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-        seen = Seen(parts.path, query, time.monotonic())
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        seen = Seen(parts.path, query, time.monotonic(), self.command, body, headers)
         with self.server.lock:
             self.server.seen.append(seen)
         reply = self.server.responder(seen)

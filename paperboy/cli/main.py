@@ -19,6 +19,7 @@ from typer.core import TyperOption
 from paperboy.cli.digest import digest_app, subscribers_app
 from paperboy.cli.export import export_command
 from paperboy.cli.ingest import ingest_app
+from paperboy.cli.lab import mcp_command, webhooks_app
 from paperboy.cli.recommend import IdListCommand, eval_recs_command, recommend_command
 from paperboy.cli.search import eval_command, index_command, search_command, similar_command
 from paperboy.cli.serve import serve_command, users_app
@@ -46,6 +47,8 @@ app.command("serve")(serve_command)
 app.add_typer(users_app, name="users")
 app.add_typer(digest_app, name="digest")
 app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(webhooks_app, name="webhooks")
+app.command("mcp")(mcp_command)
 app.add_typer(topics_app, name="topics")
 
 err = Console(stderr=True)

@@ -351,7 +351,9 @@ class DigestRun:
         """Build, claim and hand over every due digest of this share; the report of what happened."""
         o, subscribers = self.options, self._subscribers()
         keyword = o.keyword
-        if keyword is None and any(s["searches"] and "searches" in s["sections"] for s in subscribers):
+        if keyword is None and any(
+            (s["searches"] and "searches" in s["sections"]) or "following" in s["sections"] for s in subscribers
+        ):  # saved searches and followed searches are answered by the keyword index
             keyword = open_keyword(self.settings, self.store, write=o.write_index)
         builder = DigestBuilder(self.store, self.settings, keyword)
         subscribing = Subscribing(self.store, self.settings, clock=o.clock)

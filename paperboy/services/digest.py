@@ -37,9 +37,10 @@ from paperboy.store.activity import hot_score, paper_day
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 #: Shown in this order; papers go to the first section in ``PRIORITY`` that wants them.
-SECTION_ORDER = ("trending", "categories", "searches", "similar")
-PRIORITY = ("searches", "similar", "categories", "trending")
+SECTION_ORDER = ("following", "trending", "categories", "searches", "similar")
+PRIORITY = ("following", "searches", "similar", "categories", "trending")
 TITLES = {
+    "following": "From people you follow",
     "trending": "Trending",
     "categories": "New in your categories",
     "searches": "Matching your saved searches",
@@ -330,6 +331,21 @@ class DigestBuilder:
             nearest = liked_ids[int(np.argmax(mine @ matrix[window.vector_rows[pid]]))]
             why[pid] = titles.get(nearest, "")
         return out, why
+
+    def _following(
+        self, subscriber: dict[str, Any], window: _Window, bounds: Any, taken: set[str], items: int
+    ) -> tuple[list[str], dict[str, str]]:
+        """Papers by the authors, in the categories and matching the searches that the account with
+        the subscriber's address follows (services/follows.py), best ranked first."""
+        from paperboy.services.follows import matches
+
+        rows = self.store.follows.of_email(subscriber["email"])
+        if not rows:
+            return [], {}
+        hits = matches(self.store, rows, bounds[2], self.keyword)
+        found = sorted((pid for pid in hits if pid in window.papers and pid not in taken), key=window.rank.__getitem__)
+        out = found[:items]
+        return out, {pid: ", ".join(hits[pid][1]) for pid in out}
 
     def _window_vectors(self, window: _Window) -> tuple[list[str], np.ndarray]:
         if window.vectors is None:

@@ -269,6 +269,8 @@ def _part(subtype: str, body: str) -> bytes:
 def _why(section: str, why: str) -> str:
     if not why:
         return ""
+    if section == "following":
+        return f"You follow {why}"
     return f"Matches your search “{why}”" if section == "searches" else f"Like “{shorten(readable(why), 90)}”"
 
 

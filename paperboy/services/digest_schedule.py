@@ -64,7 +64,16 @@ def run_schedule(
 
         def run(store: Store, settings: Settings, stop: threading.Event) -> object:
             # the indexer process keeps the keyword index level: only read it, never take its writer
-            return send_digests(store, settings, stop=stop, write_index=False)
+            report = send_digests(store, settings, stop=stop, write_index=False)
+            try:  # chat webhooks (issue 18) post at the same time, from this process, never a web worker
+                from paperboy.services.delivery import open_keyword
+                from paperboy.services.webhooks import WebhookService
+
+                index = open_keyword(settings, store, write=False)
+                WebhookService(store, settings, keyword=lambda: index).send_all()
+            except Exception:  # a webhook failure never stops the digests; the next run retries
+                log.exception("webhook run failed")
+            return report
 
     with Store.open(settings) as store:
         due = todays_run(clock(), settings)

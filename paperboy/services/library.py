@@ -253,7 +253,8 @@ class LibraryService:
         if not user.get("is_admin"):
             hidden = self.store.activity.hidden_ids()
             ids = [pid for pid in ids if pid not in hidden]
-        papers = self.store.get_papers(ids)
+        notes = self.store.notes.of_papers(user["id"], ids)
+        papers = [{**paper, "note": notes.get(paper["id"])} for paper in self.store.get_papers(ids)]
         slug = re.sub(r"[^A-Za-z0-9]+", "-", found["name"]).strip("-").lower() or "collection"
         return f"{slug}.bib", to_bibtex(papers)
 

@@ -30,8 +30,9 @@ from paperboy.store import Store
 from paperboy.store.people import Conflict
 
 FREQUENCIES = ("daily", "weekly")
-SECTIONS = ("trending", "categories", "searches", "similar")
+SECTIONS = ("following", "trending", "categories", "searches", "similar")
 SECTION_LABELS = {
+    "following": "From the authors, categories and searches you follow (needs an account with this address)",
     "trending": "Trending: the most upvoted new papers",
     "categories": "New papers in your categories",
     "searches": "Saved searches (keyword alerts)",

@@ -16,11 +16,15 @@ from paperboy.config import Settings
 from paperboy.services.accounts import Accounts
 from paperboy.services.community import Community
 from paperboy.services.feed import Feed
+from paperboy.services.follows import FollowService
+from paperboy.services.groups import GroupService
 from paperboy.services.library import LibraryService
 from paperboy.services.live_search import LiveSearch
+from paperboy.services.notes import NoteService
 from paperboy.services.recommend import Recommender
 from paperboy.services.subscriptions import Subscribing
 from paperboy.services.topic_views import TopicViews
+from paperboy.services.webhooks import WebhookService
 from paperboy.store import Store
 
 
@@ -42,6 +46,10 @@ class Services:
     recommender: Recommender
     subscribing: Subscribing
     topics: TopicViews
+    follows: FollowService
+    groups: GroupService
+    notes: NoteService
+    webhooks: WebhookService
 
     def close(self) -> None:
         """Stop the background work (submission fetches; mail already asked for goes out), then close the store."""
@@ -59,16 +67,22 @@ def build_services(
 ) -> Services:
     """Open the store and every service over it; ``clock`` is "now" for all of them."""
     store = Store.open(settings)
+    search = LiveSearch(settings, store, semantic=semantic, embedder=embedder)
+    keyword = lambda: search.keyword  # noqa: E731 - the live index, reloaded as the indexer writes it
     return Services(
         settings=settings,
         store=store,
         accounts=Accounts(store, settings, clock=clock),
         community=Community(store, settings, clock=clock),
         feed=Feed(store, settings.page_size),
-        search=LiveSearch(settings, store, semantic=semantic, embedder=embedder),
+        search=search,
         library=LibraryService(store, settings),
         # the web app rebuilds stale recommendation windows in a thread, answering from the old one meanwhile
         recommender=Recommender(store, settings, clock=clock, background=True),
         subscribing=Subscribing(store, settings, clock=clock),
         topics=TopicViews(store),
+        follows=FollowService(store, settings, keyword=keyword),
+        groups=GroupService(store, settings),
+        notes=NoteService(store),
+        webhooks=WebhookService(store, settings, keyword=keyword),
     )

@@ -419,6 +419,8 @@ def to_bibtex(papers: list[dict[str, Any]]) -> str:
         url = paper.get("abs_url") or (f"https://arxiv.org/abs/{arxiv[0]}" if arxiv else None)
         if url:
             fields.append(("url", _field(url)))
+        if paper.get("note"):  # the user's private note (issue 18), when exporting their own library
+            fields.append(("note", _field(paper["note"])))
         kind = "article" if paper.get("journal_ref") else "misc"
         body = ",\n".join(f"  {name} = {{{value}}}" for name, value in fields)
         chunks.append(f"@{kind}{{{key},\n{body}\n}}\n")

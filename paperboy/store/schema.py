@@ -386,12 +386,16 @@ collections = Table(
     "collections",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    #: The owner; NULL for a group's shared collection (``group_id``), which no one user owns.
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
     Column("name", String(100), nullable=False),
     #: Lower case: one collection per name and user, whatever the case.
     Column("name_key", String(100), nullable=False),
     Column("created_at", String(20), nullable=False),
+    #: Set for a group's shared collection (issue 18): every member saves into it.
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=True),
     Index("ux_collections_user_name", "user_id", "name_key", unique=True),
+    Index("ux_collections_group_name", "group_id", "name_key", unique=True),
 )
 
 collection_items = Table(
@@ -401,6 +405,9 @@ collection_items = Table(
     Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     #: When it was saved: recent saves weigh more in the user's taste.
     Column("added_at", String(20), nullable=False),
+    #: Who saved it (a user id, kept for a group's shared collections; NULL in personal ones and older
+    #: rows).  No foreign key: it was added without copying the table (see migration 0011).
+    Column("added_by", Integer, nullable=True),
     Index("ix_collection_items_paper", "paper_id"),
 )
 
@@ -431,6 +438,134 @@ counters = Table(
     metadata,
     Column("name", String(32), primary_key=True),
     Column("value", Integer, nullable=False),
+)
+
+
+# -- a lab's layer (issue 18): follows, groups, notes, chat webhooks --------------------------------
+
+follows = Table(
+    "follows",
+    metadata,
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    #: What is followed: ``author`` (target: the author key), ``category`` (lower case; ``cs`` is
+    #: every ``cs.*``), ``search`` (the query text) or ``topic`` (the topic id).
+    Column("kind", String(16), primary_key=True),
+    Column("target", String(300), primary_key=True),
+    #: How it is shown (an author's spelling, a category as written).
+    Column("label", String(300), nullable=False),
+    Column("created_at", String(20), nullable=False),
+    #: Follower counts: one B-tree walk per author page.
+    Index("ix_follows_target", "kind", "target"),
+)
+
+groups = Table(
+    "groups",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("description", Text, nullable=False, default=""),
+    Column("created_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", String(20), nullable=False),
+)
+
+group_members = Table(
+    "group_members",
+    metadata,
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    #: ``owner`` (invites, removes, renames, webhooks) or ``member``.
+    Column("role", String(8), nullable=False),
+    Column("joined_at", String(20), nullable=False),
+    Index("ix_group_members_user", "user_id"),
+)
+
+group_invites = Table(
+    "group_invites",
+    metadata,
+    #: SHA-256 of the random token in the invitation link: a leaked database invites nobody.
+    Column("token_hash", String(64), primary_key=True),
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("created_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", String(20), nullable=False),
+    Column("expires_at", String(20), nullable=False),
+    #: How many people joined through it.
+    Column("uses", Integer, nullable=False, default=0),
+    Index("ix_group_invites_group", "group_id"),
+)
+
+reading_queue = Table(
+    "reading_queue",
+    metadata,
+    #: A group's papers to read by a day ("Friday's papers").
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", String(10), primary_key=True),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("added_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("added_at", String(20), nullable=False),
+)
+
+notes = Table(
+    "notes",
+    metadata,
+    #: A private note of one user on one saved paper (Markdown, rendered without raw HTML).
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", String(20), nullable=False),
+    Column("updated_at", String(20), nullable=False),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    #: Exactly one of user_id and group_id: whose hook it is.
+    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE")),
+    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE")),
+    Column("name", String(100), nullable=False),
+    #: slack, mattermost, discord, teams or matrix: which JSON shape the message takes.
+    Column("service", String(16), nullable=False),
+    #: The incoming-webhook URL (a secret: shown masked, never logged).
+    Column("url", Text, nullable=False),
+    #: Matrix only: the access token of the account that posts (a secret, never shown).
+    Column("secret", Text),
+    #: digest, collection (``target``: its id) or search (``target``: the query).
+    Column("kind", String(16), nullable=False),
+    Column("target", Text, nullable=False, default=""),
+    Column("created_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", String(20), nullable=False),
+    Column("last_sent_at", String(20)),
+    Column("last_error", Text),
+    Index("ix_webhooks_user", "user_id"),
+    Index("ix_webhooks_group", "group_id"),
+)
+
+webhook_sends = Table(
+    "webhook_sends",
+    metadata,
+    #: The send log of chat webhooks, as ``digest_sends`` is for mail: one row per (hook, period).
+    Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True),
+    Column("period", String(16), primary_key=True),
+    #: claimed, sent, failed (temporary: retried) or dead (refused for good: never retried).
+    Column("state", String(8), nullable=False),
+    Column("owner", String(120), nullable=False),
+    Column("lease_until", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    #: The message as first built (paper ids, title): resent unchanged after a crash.
+    Column("content", JSON, nullable=False),
+    Column("claimed_at", String(20), nullable=False),
+    Column("sent_at", String(20)),
+    Column("error", Text),
+)
+
+webhook_papers = Table(
+    "webhook_papers",
+    metadata,
+    #: Every paper a hook ever posted: no paper goes to the same channel twice.
+    Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", String(64), primary_key=True),
+    Column("period", String(16), nullable=False),
+    sqlite_with_rowid=False,
 )
 
 # -- topics, key phrases and the map (issue 17) -------------------------------------------------

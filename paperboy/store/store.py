@@ -22,15 +22,19 @@ from paperboy.store import schema as t
 from paperboy.store.activity import Activity
 from paperboy.store.db import make_engine, migrate
 from paperboy.store.dialect import in_values, upsert
+from paperboy.store.follows import Follows
+from paperboy.store.groups import Groups
 from paperboy.store.ingest import Ingestor, RunSummary
 from paperboy.store.library import Library
 from paperboy.store.limits import Limits
+from paperboy.store.notes import Notes
 from paperboy.store.owners import owner_gone
 from paperboy.store.people import People
 from paperboy.store.rows import as_dict
 from paperboy.store.submissions import Submissions
 from paperboy.store.subscriptions import Subscriptions
 from paperboy.store.topics import TopicStore
+from paperboy.store.webhooks import Webhooks
 
 
 class SourceHashes:
@@ -75,6 +79,11 @@ class Store:
         self.library = Library(engine)
         #: Email digests: subscribers, the send log, papers already sent.
         self.subscriptions = Subscriptions(engine)
+        #: A lab's layer (issue 18): follows, groups, private notes, chat webhooks.
+        self.follows = Follows(engine)
+        self.groups = Groups(engine)
+        self.notes = Notes(engine)
+        self.webhooks = Webhooks(engine)
         #: Topics, the map and key phrases (services/topics.py).
         self.topics = TopicStore(engine)
         #: Attempts counted for rate limits (sign-ins, sign-ups, reset requests).

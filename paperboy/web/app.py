@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -73,9 +73,13 @@ def create_app(
             services.search.refresh()
         thread = threading.Thread(target=_refresher, args=(services, stop), name="search-refresh", daemon=True)
         thread.start()
+        extra = AsyncExitStack()  # mounted apps' lifespans (the MCP session manager)
+        for hook in getattr(app.state, "lifespans", []):
+            await extra.enter_async_context(hook())
         if warm:
             threading.Thread(target=services.recommender.warm, name="recs-warm", daemon=True).start()
         yield
+        await extra.aclose()
         stop.set()
         thread.join(timeout=5)
         services.close()
@@ -97,6 +101,8 @@ def create_app(
         api,
         api_docs,
         feeds,
+        lab_api,
+        lab_pages,
         library_pages,
         pages,
         recs_api,
@@ -107,9 +113,14 @@ def create_app(
 
     api_docs.install(app)  # before /static: its assets live under /static/api-docs
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
-    # In this order: the library's routes extend /papers/{id} and /papers/{id}.md is not a paper id,
-    # so both come before the paper pages, which would take them.
-    routers = (recs_api, library_pages, agent_pages, topics_api, topic_pages, api, feeds, account_pages)
+    if settings.mcp_http:
+        from paperboy.web import mcp_http
+
+        mcp_http.install(app)  # /mcp: the MCP server for agents, token-authenticated
+    # In this order: the lab's and the library's routes extend /papers/{id}, and /papers/{id}.md is
+    # not a paper id, so they come before the paper pages (and the API's /papers routes), which would take them.
+    routers = (lab_api, lab_pages, recs_api, library_pages, agent_pages, topics_api, topic_pages, api, feeds)
+    routers += (account_pages,)
     routers += (subscription_pages, pages)
     for module in routers:
         app.include_router(module.router)

@@ -157,7 +157,12 @@ def author(request: Request, name: str) -> HTMLResponse:
 
         key = author_key(name)
         shown = next((a for a in paper["authors"] if author_key(a) == key), name)
-    return render(request, "author.html", name=shown, papers=papers, limit=limit, voted=voted_ids(request, papers))
+    from paperboy.web.lab_pages import author_extras
+
+    lab = author_extras(request, shown, papers)  # followers, spellings, co-authors (issue 18)
+    return render(
+        request, "author.html", name=shown, papers=papers, limit=limit, voted=voted_ids(request, papers), lab=lab
+    )
 
 
 # -- submitting -------------------------------------------------------------------------------
@@ -327,4 +332,11 @@ def _paper_page(request: Request, paper: dict[str, Any], user: dict[str, Any] | 
         similar_voted=voted_ids(request, [r.paper for r in similar]),
         similar_note=note,
         today=date.today(),
+        lab=_lab_extras(request, paper, user),
     )
+
+
+def _lab_extras(request: Request, paper: dict[str, Any], user: dict[str, Any] | None) -> dict[str, Any]:
+    from paperboy.web.lab_pages import paper_extras
+
+    return paper_extras(request, paper, user)

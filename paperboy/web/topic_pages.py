@@ -179,6 +179,7 @@ def topic_page(
             voted=voted_ids(request, shown),
             chart=trend_chart(index, topic.weekly),
             onboarding=_library_empty(request, current_user(request)),
+            following_topic=services(request).follows.is_following(current_user(request), "topic", str(topic_id)),
         )
 
     return cached_page(request, build)
