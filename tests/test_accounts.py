@@ -10,7 +10,8 @@ from email import message_from_bytes
 
 import pytest
 from sqlalchemy import select, text
-from webkit import body_text, cheap_hashes, free_port, smtp_server
+from support.mail import body_text, smtp_server
+from support.servers import free_port
 
 from paperboy.services.accounts import AccountError, Accounts, TooManyAttempts, token_hash
 from paperboy.services.mail import MailError
@@ -36,11 +37,6 @@ class Clock:
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
-
-
-@pytest.fixture
-def fast_hashes(monkeypatch) -> None:
-    cheap_hashes(monkeypatch)
 
 
 @pytest.fixture

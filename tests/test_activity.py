@@ -7,9 +7,9 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from loopback import Loopback, Reply
 from sqlalchemy import select, update
-from webkit import HF_ID, NOW, arxiv_feed, corpus, rec
+from support.loopback import Loopback, Reply
+from support.web import HF_ID, NOW, arxiv_feed, corpus, rec
 
 from paperboy.services.community import MAX_COMMENT, Community
 from paperboy.services.errors import NotAllowed, NotFound, ServiceError

@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from loopback import Loopback, Reply, Seen, assert_spaced, fixture, fresh_limiter
+from support.loopback import Loopback, Reply, Seen, assert_spaced, fixture, fresh_limiter
 
 from paperboy.config import Settings
 from paperboy.sources import arxiv_api

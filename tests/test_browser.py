@@ -13,23 +13,16 @@ Playwright's own browser download is never used: the browser is ``/usr/bin/chrom
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.browser import chromium, needs_chromium
+from support.servers import free_port, serving
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip(
-        "browser tests need Debian's chromium at /usr/bin/chromium (apt-get install -y chromium; .ci/run does it)",
-        allow_module_level=True,
-    )
+needs_chromium()
 
-import uvicorn  # noqa: E402
-from playwright.sync_api import Browser, BrowserContext, Page, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
 
 from paperboy.config import load_settings  # noqa: E402
 from paperboy.services.accounts import Accounts  # noqa: E402
@@ -42,17 +35,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 expect.set_options(timeout=10_000)  # a loaded two-core CI machine can be slow to answer
 
 SHOTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    # without these Chromium keeps calling home, which floods a closed network
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 PASSWORD = "correct horse battery"
 
 # -- the fixture store ------------------------------------------------------------------------
@@ -158,17 +140,11 @@ PAPERS = {r.id: r for r in fixture_records()}
 VOTE_JS, VOTE_NOJS, SUBMIT, TREND = (paper_id(DAYS[i], i) for i in (1, 2, 3, 4))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The real app over the fixture store, served by uvicorn in a thread; yields its base URL."""
     home = tmp_path_factory.mktemp("browser-home")
-    port = _free_port()
+    port = free_port()
     settings = load_settings(
         home, base_url=f"http://127.0.0.1:{port}", submit_max_age_days=100_000, page_size=20, batch_size=500
     )
@@ -177,24 +153,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         # the first account is the admin: make it here, so every user the tests sign up is an ordinary one
         Accounts(store, settings).register("editor", "editor@example.org", PASSWORD)
     app = create_app(settings, semantic=False, index_at_start=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="browser-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the web app did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app, port) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 class Watched:
@@ -508,8 +474,8 @@ def test_trending(web: Watched) -> None:
     expect(voted).to_be_visible()
     # papers with votes of this site come before the newest unvoted ones
     divider = page.locator(".divider")
-    if divider.count():
-        assert voted.bounding_box()["y"] < divider.bounding_box()["y"]
+    expect(divider).to_have_count(1)  # the month also has papers nobody voted for
+    assert voted.bounding_box()["y"] < divider.bounding_box()["y"]
     shot(page, "trending")
 
 

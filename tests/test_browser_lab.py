@@ -5,20 +5,16 @@ by link, save into a shared collection, write a private note, and a non-member i
 from __future__ import annotations
 
 import re
-import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from support.browser import chromium, needs_chromium
+from support.servers import serving
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("browser tests need Debian's chromium at /usr/bin/chromium", allow_module_level=True)
+needs_chromium()
 
-import uvicorn  # noqa: E402
-from playwright.sync_api import Browser, Page, expect, sync_playwright  # noqa: E402
-from webkit import corpus, free_port  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
+from support.web import corpus, free_port  # noqa: E402
 
 from paperboy.config import load_settings  # noqa: E402
 from paperboy.services.accounts import Accounts  # noqa: E402
@@ -28,15 +24,6 @@ from paperboy.web.app import create_app  # noqa: E402
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 expect.set_options(timeout=10_000)
 PASSWORD = "correct horse battery"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 #: Scripts from the site only, no inline scripts or handlers (what issue 13's headers will send).
 CSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'"
 
@@ -63,24 +50,14 @@ def site(tmp_path_factory) -> Iterator[str]:
         store.ingest("jsonl", "fixture", corpus())
         Accounts(store, settings).register("editor", "editor@example.org", PASSWORD)
     app = create_app(settings, semantic=False, index_at_start=True)
-    server = uvicorn.Server(uvicorn.Config(StrictCSP(app), host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(StrictCSP(app), port) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 def _script_blocked(text: str) -> bool:

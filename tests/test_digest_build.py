@@ -6,20 +6,8 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from digestkit import (  # noqa: F401 - cheap_hashes is a fixture
-    DAYS,
-    TOPICS,
-    XSS,
-    cheap_hashes,
-    day,
-    html_part,
-    load,
-    mail_settings,
-    records,
-    smtp_server,
-    text_part,
-    topic_of,
-)
+from support.digest import DAYS, TOPICS, XSS, day, load, mail_settings, records, topic_of
+from support.mail import html_part, smtp_server, text_part
 
 from paperboy.services.delivery import send_digests
 from paperboy.services.digest import DigestBuilder, period_for
@@ -129,7 +117,7 @@ def test_weekly_digests_go_once_a_week_from_the_weekly_day(st, mailbox):
 
 
 # -- sections ------------------------------------------------------------------------------------------
-@pytest.mark.usefixtures("cheap_hashes")
+@pytest.mark.usefixtures("fast_hashes")
 def test_sections_categories_searches_and_papers_like_the_upvoted_ones(st, mailbox):
     from paperboy.services.accounts import Accounts
 
@@ -167,7 +155,7 @@ def test_sections_categories_searches_and_papers_like_the_upvoted_ones(st, mailb
     assert sorted(every) == [f"2607.0500{n}" for n in range(6)]
 
 
-@pytest.mark.usefixtures("cheap_hashes")
+@pytest.mark.usefixtures("fast_hashes")
 def test_trending_ranks_by_votes(st, mailbox):
     from paperboy.services.accounts import Accounts
 
@@ -252,7 +240,7 @@ def test_only_one_address(st, mailbox):
     assert [m["To"] for m in mailbox.messages] == ["b@example.org"]
 
 
-@pytest.mark.usefixtures("cheap_hashes")
+@pytest.mark.usefixtures("fast_hashes")
 def test_saved_papers_count_as_liked_too(st, mailbox):
     from paperboy.services.accounts import Accounts
 
@@ -269,7 +257,7 @@ def test_saved_papers_count_as_liked_too(st, mailbox):
     assert "LIKE THE PAPERS YOU SAVED OR UPVOTED" in text_part(msg)
 
 
-@pytest.mark.usefixtures("cheap_hashes")
+@pytest.mark.usefixtures("fast_hashes")
 def test_papers_marked_not_interested_are_left_out(st, mailbox):
     from paperboy.services.accounts import Accounts
 

@@ -11,7 +11,8 @@ from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
-from digestkit import Mailbox, load, smtp_server
+from support.digest import load
+from support.mail import Mailbox, smtp_server
 from typer.testing import CliRunner
 
 from paperboy.cli.main import app

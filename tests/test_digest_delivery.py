@@ -13,7 +13,9 @@ import time
 from pathlib import Path
 
 import pytest
-from digestkit import Mailbox, day, free_port, load, mail_settings, smtp_server
+from support.digest import day, load, mail_settings
+from support.mail import Mailbox, smtp_server
+from support.servers import free_port
 
 from paperboy.services.delivery import LEASE, RateLimit, Sender, ServerRefused, send_digests
 from paperboy.services.subscriptions import Subscribing

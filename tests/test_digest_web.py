@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from digestkit import Mailbox, day, load, mail_settings, smtp_server, text_part
 from fastapi.testclient import TestClient
+from support.digest import day, load, mail_settings
+from support.mail import Mailbox, smtp_server, text_part
 
 from paperboy.services.delivery import send_digests
 from paperboy.store import Store

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-from webkit import DAYS, HF_ID, OLD_ID, corpus, rec
+from support.web import DAYS, HF_ID, OLD_ID, corpus, rec
 
 from paperboy.services.feed import BadPeriod, Feed, Period, parse_period
 

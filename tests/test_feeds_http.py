@@ -8,8 +8,6 @@ If-Modified-Since itself) against the real app served by uvicorn on a loopback p
 from __future__ import annotations
 
 import gzip
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -17,13 +15,15 @@ from datetime import datetime
 import feedparser
 import httpx
 import pytest
-import uvicorn
 from lxml import etree
-from webkit import cheap_hashes, rec, register, running_app
+from support.servers import free_port, serving
+from support.web import rec, register, running_app
 
 from paperboy.config import Settings
 from paperboy.store import Store
 from paperboy.web.app import create_app
+
+pytestmark = pytest.mark.usefixtures("fast_hashes")  # cheap password hashes for every test here
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 DAY = "2026-07-10"
@@ -43,11 +43,6 @@ def _records() -> list:
         ),
         rec(id="2607.00103", title="A paper without any date", announced=DAY, upvotes=1),
     ]
-
-
-@pytest.fixture(autouse=True)
-def _cheap(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap_hashes(monkeypatch)
 
 
 def _entries(body: bytes) -> dict[str, etree._Element]:
@@ -146,30 +141,14 @@ def test_gzip_when_the_client_takes_it(settings: Settings, url: str):
 
 
 # -- a real feed reader polling a real server ------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def served(settings: Settings) -> Iterator[tuple[str, Store]]:
     with Store.open(settings) as store:
         store.ingest("jsonl", "fixture", _records())
-    port = _free_port()
+    port = free_port()
     app = create_app(settings.with_overrides(page_cache_seconds=0.2), semantic=False, index_at_start=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="feed-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the web app did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}", app.state.services.store
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(app, port) as url:
+        yield url, app.state.services.store
 
 
 def test_feedparser_polls_with_etag_and_last_modified(served: tuple[str, Store]):

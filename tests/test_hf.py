@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import FIXTURES, SHARED
-from loopback import Loopback, Reply
+from support.loopback import Loopback, Reply
 
 from paperboy.config import Settings
 from paperboy.sources import hf, jsonl, kaggle

@@ -9,20 +9,17 @@ new field in a future client fails this test until somebody decides which kind i
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import fields
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-import uvicorn
 from conftest import SHARED
 from huggingface_hub import HfApi, constants
 from huggingface_hub.hf_api import PaperAuthor, PaperInfo, User
-from webkit import cheap_hashes, rec
+from support.servers import free_port, serving
+from support.web import rec
 
 from paperboy.config import load_settings
 from paperboy.services.accounts import Accounts
@@ -31,7 +28,7 @@ from paperboy.store import Store
 from paperboy.store.activity import hot_score
 from paperboy.web.app import create_app
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.timeout(300), pytest.mark.usefixtures("fast_hashes")]  # cheap password hashes
 ITEM = SHARED / "formats" / "hf" / "daily-papers-item.json"
 FLAT = SHARED / "formats" / "hf" / "paper-flat.json"
 
@@ -94,12 +91,6 @@ def _papers() -> list:
     return out
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[str]:
     """The real app (keyword and semantic search, inline indexing) served by uvicorn on loopback."""
@@ -117,18 +108,10 @@ def site(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[str]:
         store.activity.submit("2603.00004", alice["id"], "2026-03-06T08:00:00Z")
         store.activity.vote("2603.00004", alice["id"], True, "2026-03-06T08:01:00Z")
         store.activity.add_comment("2603.00004", alice["id"], "Nice ablations.", "2026-03-06T08:02:00Z")
-    port = _free_port()
+    port = free_port()
     app = create_app(settings, semantic=True, index_at_start=True, embedder=embedder)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, name="hf-client-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the web app did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app, port) as url:
+        yield url
 
 
 @pytest.fixture
@@ -137,11 +120,6 @@ def api(site: str, monkeypatch: pytest.MonkeyPatch) -> HfApi:
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.delenv("HF_TOKEN", raising=False)
     return HfApi(endpoint=site, token=False)
-
-
-@pytest.fixture(autouse=True)
-def _cheap(monkeypatch: pytest.MonkeyPatch) -> None:
-    cheap_hashes(monkeypatch)
 
 
 def _check(info: PaperInfo) -> None:

@@ -3,7 +3,8 @@ over a store made before it."""
 
 from __future__ import annotations
 
-from digestkit import DAYS, cheap_hashes, day, load, mail_settings, smtp_server, text_part  # noqa: F401
+from support.digest import DAYS, day, load, mail_settings
+from support.mail import smtp_server, text_part
 
 from paperboy.services.accounts import Accounts
 from paperboy.services.delivery import send_digests
@@ -11,7 +12,7 @@ from paperboy.services.subscriptions import Subscribing
 from paperboy.store import Store
 
 
-def test_a_digest_leads_with_papers_from_what_the_account_follows(settings, cheap_hashes):  # noqa: F811
+def test_a_digest_leads_with_papers_from_what_the_account_follows(settings, fast_hashes):
     with smtp_server() as (box, port), Store.open(mail_settings(settings, port)) as st:
         load(st)
         user = Accounts(st, st.settings).register(

@@ -7,7 +7,7 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from webkit import api_token, cheap_hashes, csrf, post, register, running_app
+from support.web import api_token, cheap_hashes, csrf, post, register, running_app
 
 from paperboy.services.errors import NotFound, ServiceError
 

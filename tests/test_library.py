@@ -4,8 +4,8 @@ the unmatched listed, BibTeX export round trips, private feed tokens, and the di
 from __future__ import annotations
 
 import pytest
-from recs_kit import fill, old, recent
 from sqlalchemy import insert
+from support.recs import fill, old, recent
 
 from paperboy.services.errors import NotFound, ServiceError
 from paperboy.services.library import DEFAULT_COLLECTION, LibraryService

@@ -8,7 +8,8 @@ import re
 from xml.etree import ElementTree
 
 import pytest
-from recs_kit import api_token, csrf, fast_hashes, old, post, recent, running_app, sign_up, topic_of  # noqa: F401
+from support.recs import fast_hashes, old, recent, running_app, sign_up, topic_of  # noqa: F401
+from support.web import api_token, csrf, post
 
 ATOM = "{http://www.w3.org/2005/Atom}"
 

@@ -9,21 +9,17 @@ the site refused, as on a machine with no network.
 from __future__ import annotations
 
 import re
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.browser import chromium, needs_chromium
+from support.servers import free_port, serving
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists():
-    pytest.skip("browser tests need Debian's chromium at /usr/bin/chromium", allow_module_level=True)
+needs_chromium()
 
-import uvicorn  # noqa: E402
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright  # noqa: E402
-from recs_kit import MODEL, PASSWORD, TOPICS, fill, topic_of  # noqa: E402
+from playwright.sync_api import Browser, Page, Route, expect  # noqa: E402
+from support.recs import MODEL, PASSWORD, TOPICS, fill, topic_of  # noqa: E402
 
 from paperboy.config import load_settings  # noqa: E402
 from paperboy.services import topics as topics_service  # noqa: E402
@@ -34,22 +30,14 @@ from paperboy.web.app import create_app  # noqa: E402
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 expect.set_options(timeout=15_000)
 SHOTS = Path(__file__).resolve().parent / "artifacts" / "screenshots"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
 #: What issue 13's policy asks of scripts: from the site only, none inline, no eval.
 CSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'; img-src 'self' data:"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, int]]]:
     home = tmp_path_factory.mktemp("map-home")
-    port = _free_port()
+    port = free_port()
     settings = load_settings(home, base_url=f"http://127.0.0.1:{port}", page_cache_seconds=0)
     with Store.open(settings) as store:
         fill(store)
@@ -57,24 +45,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[s
         members = {pid: topic for pid, _, _, topic in store.topics.placements()}
         Accounts(store, settings).register("editor", "editor@example.org", PASSWORD)
     app = create_app(settings, semantic=False, index_at_start=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the web app did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}", members
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app, port) as url:
+        yield url, members
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 class Offline:

@@ -6,18 +6,16 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-import threading
-import time
 from pathlib import Path
 
 import httpx
 import httpx2
 import pytest
-import uvicorn
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from webkit import corpus, free_port
+from support.servers import free_port, serving
+from support.web import corpus
 
 from paperboy.config import load_settings
 from paperboy.services.accounts import Accounts
@@ -67,16 +65,8 @@ def site(home):
     port = free_port()
     settings = load_settings(home, base_url=f"http://127.0.0.1:{port}")
     app = create_app(settings, semantic=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
+    with serving(app, port) as url:
+        yield url
 
 
 async def _session(client: Client) -> dict:

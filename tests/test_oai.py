@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 import pytest
-from loopback import Loopback, Reply, Seen, fixture
+from support.loopback import Loopback, Reply, Seen, fixture
 
 from paperboy.config import Settings
 from paperboy.sources import oai

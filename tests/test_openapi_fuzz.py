@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
-from webkit import api_token, cheap_hashes, free_port, register, running_app
+from support.servers import free_port
+from support.web import api_token, cheap_hashes, register, running_app
 
 #: Examples per operation (and per generation mode); enough to find the problems the attack found.
 EXAMPLES = 30

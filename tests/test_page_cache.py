@@ -7,7 +7,7 @@ import re
 import time
 
 import pytest
-from webkit import DAYS, post, rec, register, running_app
+from support.web import DAYS, post, rec, register, running_app
 
 from paperboy.config import load_settings
 
@@ -105,7 +105,7 @@ def test_api_answers_are_cached_until_a_vote_and_keep_their_shape(web):
 def test_search_answers_follow_the_index_not_only_the_store(tmp_path):
     """A search asked before the keyword index held the papers is not kept once it does: the store
     did not change, but what search can answer did (the index was built, vectors arrived)."""
-    from webkit import corpus
+    from support.web import corpus
 
     from paperboy.services.indexing import index_once
 

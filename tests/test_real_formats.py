@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 from conftest import SHARED
-from loopback import Loopback, Reply, Seen, fixture
+from support.loopback import Loopback, Reply, Seen, fixture
 
 from paperboy.config import Settings
 from paperboy.sources import hf, kaggle, oai, rss
@@ -77,7 +77,7 @@ def test_kaggle_dois_keep_their_case_and_a_second_doi_is_kept(store, tmp_path: P
     assert paper["doi"] == "10.1016/S0370-2693(96)01409-8"
     assert paper["dois"] == ["10.1016/S0370-2693(96)01409-8", "10.1016/S0370-2693(97)00001-X"]
     # a record without id still finds the paper by its DOI, whatever the case
-    from webkit import rec
+    from support.web import rec
 
     store.ingest("jsonl", "doi", [rec(title="Another title", doi="10.1016/s0370-2693(96)01409-8")])
     assert store.count_papers() == 1
@@ -380,7 +380,7 @@ def test_export_round_trips_affiliations_dois_and_hugging_face_fields(store, set
 
 
 def test_affiliations_follow_their_author_list_and_fill_in_for_the_same_people(store):
-    from webkit import rec
+    from support.web import rec
 
     kaggle_line = orjson.loads(KAGGLE.read_bytes().splitlines()[1])
     kaggle_line["versions"] = [{"version": "v1", "created": "Wed, 14 Aug 1996 16:31:26 GMT"}]
@@ -397,7 +397,7 @@ def test_affiliations_follow_their_author_list_and_fill_in_for_the_same_people(s
 
 def test_api_times_are_always_readable(settings: Settings):
     """A JSON-lines file may hold any text as a date; the API never passes it on unreadable."""
-    from webkit import rec, running_app
+    from support.web import rec, running_app
 
     odd = rec(id="2607.00901", title="Odd dates", published="yesterday", announced="2026-07-10")
     with running_app(settings, [odd]) as web:

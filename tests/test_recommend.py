@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from recs_kit import LAST_DAY, MODEL, TOPICS, fill, old, recent, topic_of, vector_for
 from sqlalchemy import insert
+from support.recs import LAST_DAY, MODEL, TOPICS, fill, old, recent, topic_of, vector_for
 
 from paperboy.services.recommend import BadRequest, Recommender
 from paperboy.services.recs_eval import (

@@ -8,7 +8,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from loopback import FIXTURES, Loopback, Reply, Seen, assert_spaced, fixture, fresh_limiter
+from support.loopback import FIXTURES, Loopback, Reply, Seen, assert_spaced, fixture, fresh_limiter
 
 from paperboy.config import Settings
 from paperboy.sources import arxiv_api, rss

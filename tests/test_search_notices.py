@@ -4,7 +4,7 @@ papers found", and results built from vectors say they come from the embedded pa
 from __future__ import annotations
 
 import numpy as np
-from webkit import corpus, running_app
+from support.web import corpus, running_app
 
 from paperboy.indices.embedding import document_text
 from paperboy.services.indexing import index_once

@@ -20,12 +20,12 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from argon2 import PasswordHasher
 from fastapi import FastAPI
-from loopback import Loopback, Reply, fresh_limiter
 from sqlalchemy import select, update
-from webkit import NOW, PASSWORD, api_token, arxiv_feed, cheap_hashes, csrf, free_port, post, register, running_app
+from support.loopback import Loopback, Reply, fresh_limiter
+from support.servers import free_port, serving
+from support.web import NOW, PASSWORD, api_token, arxiv_feed, csrf, post, register, running_app
 
 from paperboy.services import accounts as accounts_module
 from paperboy.services.accounts import AccountError, Accounts, TooManyAttempts
@@ -33,11 +33,6 @@ from paperboy.services.community import Community
 from paperboy.sources import hf, jsonl
 from paperboy.sources.normalize import http_url
 from paperboy.store import schema as t
-
-
-@pytest.fixture
-def fast_hashes(monkeypatch) -> None:
-    cheap_hashes(monkeypatch)
 
 
 class BarrierHasher(PasswordHasher):
@@ -71,20 +66,8 @@ def _together(n: int, job: Any) -> list[Any]:
 @contextmanager
 def live(app: FastAPI) -> Iterator[str]:
     """An already started app (a ``running_app``) served by uvicorn on loopback too; its base URL."""
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="security-test-server", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "the web app did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serving(app, lifespan="off") as url:
+        yield url
 
 
 # -- 1. one admin, however sign-ups race ------------------------------------------------------------
@@ -475,7 +458,7 @@ def _works(web: Any, auth: dict[str, str], feed: str) -> tuple[bool, bool]:
 
 
 def test_a_password_reset_revokes_every_credential_and_every_older_link(settings, fast_hashes):
-    from webkit import confirm_email
+    from support.web import confirm_email
 
     with running_app(settings) as web:
         register(web.client, "alice")
@@ -503,7 +486,7 @@ def test_a_password_change_revokes_tokens_links_and_other_sessions(settings, fas
         auth, feed = _credentials(web, web.client)
         laptop = web.browser()
         post(laptop, "/login", {"login": "alice", "password": PASSWORD})
-        from webkit import confirm_email
+        from support.web import confirm_email
 
         confirm_email(web.client, "alice@example.org")  # resets go to confirmed addresses only
         pending = web.services.accounts.request_reset("alice@example.org")
@@ -582,7 +565,7 @@ def test_hugging_face_upvotes_out_of_range_are_rejected(tmp_path: Path, store):
 
 # -- 8. hidden papers absent from every page, feed, API answer and explanation ----------------------------
 def test_a_hidden_paper_is_absent_everywhere(settings, fast_hashes):
-    import recs_kit
+    from support import recs as recs_kit
 
     hidden, kept = recs_kit.recent(2), recs_kit.recent(2, 1)
     with recs_kit.running_app(settings) as client:
@@ -592,14 +575,14 @@ def test_a_hidden_paper_is_absent_everywhere(settings, fast_hashes):
         alice = TestClientFor(client)
         recs_kit.sign_up(alice, "alice")
         for pid in (hidden, kept):  # alice saves, votes for and comments on both
-            assert recs_kit.post(alice, f"/papers/{pid}/save").status_code == 303
-            assert recs_kit.post(alice, f"/papers/{pid}/vote", {"up": "1"}).status_code == 303
-            assert recs_kit.post(alice, f"/papers/{pid}/comments", {"text": f"notes on {pid}"}).status_code == 303
+            assert post(alice, f"/papers/{pid}/save").status_code == 303
+            assert post(alice, f"/papers/{pid}/vote", {"up": "1"}).status_code == 303
+            assert post(alice, f"/papers/{pid}/comments", {"text": f"notes on {pid}"}).status_code == 303
         comment_id = store.activity.comments(hidden)[0]["id"]
-        auth = {"Authorization": f"Bearer {recs_kit.api_token(alice)}"}
+        auth = {"Authorization": f"Bearer {api_token(alice)}"}
         bib = f"@misc{{x, title={{{title}}}, eprint={{{hidden}}}, archivePrefix={{arXiv}}}}".encode()
         collection = store.library.collections(store.people.user_by_name("alice")["id"])[0]["id"]
-        assert recs_kit.post(client, f"/papers/{hidden}/hide", {"hidden": "1"}).status_code == 303
+        assert post(client, f"/papers/{hidden}/hide", {"hidden": "1"}).status_code == 303
 
         def absent(body: str, where: str) -> None:
             assert hidden not in body and title not in body, where
@@ -642,7 +625,7 @@ def test_a_hidden_paper_is_absent_everywhere(settings, fast_hashes):
         assert anonymous.get(f"/api/papers/{hidden}").status_code == 404
         imported = alice.post(
             "/library/import",
-            data={"csrf_token": recs_kit.csrf(alice), "collection": "From BibTeX"},
+            data={"csrf_token": csrf(alice), "collection": "From BibTeX"},
             files={"file": ("refs.bib", bib)},
         )
         assert imported.status_code == 200 and "0 matched" in imported.text and "1 not found here" in imported.text
@@ -733,7 +716,7 @@ def test_imported_text_cannot_carry_the_cached_pages_csrf_marker(settings, fast_
         "title": "Marked " + marks[0],
         "abstract": "Code at https://evil.example/steal?t=" + marks[0] + " and more",
     }
-    from webkit import corpus, rec
+    from support.web import corpus, rec
 
     records = [r for r in corpus() if r.id != "2607.00031"] + [rec(**{**record, "announced": "2026-07-10"})]
     with running_app(settings.with_overrides(page_cache_seconds=60.0), records=records) as web:
@@ -865,7 +848,7 @@ def _mails(settings: Any) -> list[tuple[str, str, str]]:
     """(to, subject, text) of every mail in the outbox."""
     from email import message_from_bytes
 
-    from webkit import body_text
+    from support.mail import body_text
 
     folder = Path(settings.home) / "outbox"
     out = []
@@ -882,7 +865,7 @@ def _without(text: str, *words: str) -> str:
 
 
 def test_signing_up_with_a_registered_address_looks_like_any_sign_up(settings, fast_hashes):
-    from webkit import confirm_email, login
+    from support.web import confirm_email, login
 
     with running_app(settings) as web:
         alice = web.browser()
@@ -911,7 +894,7 @@ def test_signing_up_with_a_registered_address_looks_like_any_sign_up(settings, f
 
 
 def test_confirming_an_address(settings, fast_hashes):
-    from webkit import confirm_email, login
+    from support.web import confirm_email, login
 
     with running_app(settings) as web:
         bob = web.browser()

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from webkit import free_port, running_app
+from support.servers import free_port
+from support.web import running_app
 
 from paperboy.config import load_settings
 

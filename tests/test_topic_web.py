@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
-from recs_kit import MODEL, TOPICS, fast_hashes, fill, post, sign_up, topic_of  # noqa: F401 - fast_hashes is a fixture
+from support.recs import MODEL, TOPICS, fast_hashes, fill, sign_up, topic_of  # noqa: F401 - fast_hashes is a fixture
+from support.web import post
 
 from paperboy.services import topics as topics_service
 from paperboy.store import Store
@@ -153,7 +154,7 @@ def test_map_page_is_served_with_its_script_and_no_inline_script(site):
 def test_daily_page_shows_rising_topics(site, settings):
     client, members = site
     # eight papers of every subject in May (the 12 weeks before), then 30 more of one on the newest day
-    from recs_kit import vector_for
+    from support.recs import vector_for
 
     from paperboy.sources.base import finish
     from paperboy.sources.record import PaperRecord

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from recs_kit import MODEL, TOPICS, fill, topic_of, vector_for
+from support.recs import MODEL, TOPICS, fill, topic_of, vector_for
 
 from paperboy.indices import topic_model as tm
 from paperboy.services import topics as topics_service

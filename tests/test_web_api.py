@@ -9,9 +9,9 @@ from datetime import datetime
 import feedparser
 import pytest
 from fastapi.testclient import TestClient
-from loopback import Loopback, Reply
 from lxml import etree
-from webkit import (
+from support.loopback import Loopback, Reply
+from support.web import (
     DAYS,
     HF_ID,
     OLD_ID,
@@ -28,6 +28,8 @@ from webkit import (
     running_app,
 )
 
+pytestmark = pytest.mark.usefixtures("fast_hashes")  # cheap password hashes for every test here
+
 DAY1 = "2607.00001"
 ATOM = "{http://www.w3.org/2005/Atom}"
 #: Hugging Face's daily item (its ``mediaUrls`` aside), and the fields ``PaperInfo`` reads from the top of one.
@@ -37,11 +39,6 @@ ITEM_KEYS |= {"source"}
 #: Hugging Face's flat paper (``/api/papers/{id}``, ``paper`` of an item).
 PAPER_KEYS = {"id", "authors", "publishedAt", "submittedOnDailyAt", "title", "submittedOnDailyBy", "summary"}
 PAPER_KEYS |= {"upvotes", "discussionId", "projectPage", "githubRepo", "ai_summary", "ai_keywords", "numComments"}
-
-
-@pytest.fixture(autouse=True)
-def fast_hashes(monkeypatch) -> None:
-    cheap_hashes(monkeypatch)
 
 
 @pytest.fixture

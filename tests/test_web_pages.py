@@ -10,9 +10,11 @@ from email import message_from_bytes
 from urllib.parse import quote, urlsplit
 
 import pytest
-from loopback import Loopback, Reply
 from sqlalchemy import select
-from webkit import (
+from support.loopback import Loopback, Reply
+from support.mail import body_text
+from support.servers import free_port
+from support.web import (
     DAYS,
     HF_ID,
     OLD_ID,
@@ -20,11 +22,9 @@ from webkit import (
     XSS,
     XSS_ID,
     arxiv_feed,
-    body_text,
     cheap_hashes,
     confirm_email,
     csrf,
-    free_port,
     login,
     post,
     register,
@@ -612,7 +612,7 @@ def test_forgot_with_the_mail_server_down(settings, fast_hashes, caplog):
 
 
 def test_forgot_through_smtp(settings, fast_hashes):
-    from webkit import smtp_server
+    from support.mail import smtp_server
 
     with smtp_server() as (received, port):
         with running_app(settings.with_overrides(smtp_host="127.0.0.1", smtp_port=port)) as web:

@@ -9,8 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 
 import orjson
 import pytest
-from loopback import Loopback, Reply
-from webkit import corpus
+from support.loopback import Loopback, Reply
+from support.web import corpus
 
 from paperboy.services.accounts import stamp
 from paperboy.services.errors import ServiceError

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from paperboy.sources.http import RateLimiter
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "arxiv"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "arxiv"
 
 
 def fixture(name: str) -> bytes:

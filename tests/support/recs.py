@@ -9,17 +9,15 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
-from typing import Any
 
-import httpx
 import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 
 from paperboy.config import Settings
 from paperboy.sources.base import finish
 from paperboy.sources.record import PaperRecord
 from paperboy.store import Store
+from support.web import register
 
 MODEL = "test-model/fp32"
 DIM = 32
@@ -101,18 +99,6 @@ def old(topic: int) -> str:
 
 
 # -- the web app -------------------------------------------------------------------------------------
-@pytest.fixture
-def fast_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id with tiny parameters: the same code path, far less time per test."""
-    from argon2 import PasswordHasher
-
-    from paperboy.services import accounts
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(accounts, "_hasher", cheap)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not a real password"))
-
-
 @contextmanager
 def running_app(settings: Settings, vectors: bool = True) -> Iterator[TestClient]:
     """The app over the corpus (keyword index built inline, no semantic search), started."""
@@ -125,27 +111,6 @@ def running_app(settings: Settings, vectors: bool = True) -> Iterator[TestClient
         yield client
 
 
-def csrf(client: TestClient) -> str:
-    token = client.cookies.get("pb_csrf")
-    if not token:
-        client.get("/login")
-        token = client.cookies.get("pb_csrf")
-    assert token
-    return token
-
-
-def post(client: TestClient, url: str, data: dict[str, Any] | None = None, **kw: Any) -> httpx.Response:
-    """A form POST with the CSRF token, not following the redirect."""
-    return client.post(url, data={**(data or {}), "csrf_token": csrf(client)}, follow_redirects=False, **kw)
-
-
 def sign_up(client: TestClient, name: str) -> None:
-    r = post(client, "/register", {"username": name, "email": f"{name}@example.org", "password": PASSWORD})
-    assert r.status_code == 303, r.text
-
-
-def api_token(client: TestClient) -> str:
-    r = post(client, "/account/tokens", {"name": "script"})
-    assert r.status_code == 200
-    start = r.text.index('<code class="token">') + len('<code class="token">')
-    return r.text[start : r.text.index("</code>", start)]
+    """Sign up (and so sign in) through the form, as ``name@example.org``."""
+    register(client, name, f"{name}@example.org", PASSWORD)

@@ -9,18 +9,10 @@ one paper whose title and abstract hold HTML, plus hand-made vectors per topic (
 
 from __future__ import annotations
 
-import socket
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import date
-from email import message_from_bytes, policy
-from email.message import EmailMessage
 from typing import Any
 
 import numpy as np
-import pytest
 
 from paperboy.config import Settings
 from paperboy.indices.embedding import vector_model_name
@@ -37,82 +29,6 @@ TOPICS = [
     ("quantum", "Quantum error correction codes", ["quant-ph"]),
 ]
 PER_DAY = 6
-
-
-@dataclass
-class Mailbox:
-    """An aiosmtpd handler: keeps accepted messages; scripted refusals; an arrival hook."""
-
-    #: address -> how many more times to answer 451 to it.
-    temporary: dict[str, int] = field(default_factory=dict)
-    #: addresses answered 550.
-    refuse: set[str] = field(default_factory=set)
-    #: the answer to MAIL FROM instead of 250 (e.g. "530 5.7.0 Authentication required").
-    mail_from_reply: str | None = None
-    #: called with the number of messages accepted so far, before accepting the next one;
-    #: returning a reply string (e.g. "451 ...") answers that instead.
-    on_data: Callable[[int], str | None] | None = None
-    messages: list[EmailMessage] = field(default_factory=list)
-    attempts: list[str] = field(default_factory=list)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
-        if self.mail_from_reply:
-            return self.mail_from_reply
-        envelope.mail_from = address
-        envelope.mail_options.extend(options)
-        return "250 OK"
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
-        with self.lock:
-            self.attempts.append(address)
-            if address in self.refuse:
-                return "550 5.1.1 no such mailbox"
-            if self.temporary.get(address, 0) > 0:
-                self.temporary[address] -= 1
-                return "451 4.7.1 try again later"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        if self.on_data is not None:
-            reply = self.on_data(len(self.messages))
-            if reply:
-                return reply
-        with self.lock:
-            self.messages.append(message_from_bytes(envelope.content, policy=policy.default))  # type: ignore[arg-type]
-        return "250 Message accepted"
-
-    def to(self, address: str) -> list[EmailMessage]:
-        """Messages accepted for one address."""
-        return [m for m in self.messages if m["To"] == address]
-
-    def count_by_recipient(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for m in self.messages:
-            out[str(m["To"])] = out.get(str(m["To"]), 0) + 1
-        return out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@contextmanager
-def smtp_server(mailbox: Mailbox | None = None) -> Iterator[tuple[Mailbox, int]]:
-    """A real SMTP server on loopback: (its mailbox, its port)."""
-    from aiosmtpd.controller import Controller
-
-    mailbox = mailbox or Mailbox()
-    port = free_port()
-    controller = Controller(mailbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield mailbox, port
-    finally:
-        controller.stop()
 
 
 def mail_settings(settings: Settings, port: int, **extra: Any) -> Settings:
@@ -184,27 +100,3 @@ def load(store: Store, days: list[str] | None = None, vectors: bool = True) -> N
 
 def day(text: str) -> date:
     return date.fromisoformat(text)
-
-
-def text_part(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("plain",))
-    assert part is not None
-    return part.get_content()
-
-
-def html_part(msg: EmailMessage) -> str:
-    part = msg.get_body(preferencelist=("html",))
-    assert part is not None
-    return part.get_content()
-
-
-@pytest.fixture
-def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """argon2id with small parameters for test accounts: the same code, a hundredth of the time."""
-    from argon2 import PasswordHasher
-
-    from paperboy.services import accounts
-
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    monkeypatch.setattr(accounts, "_hasher", cheap)
-    monkeypatch.setattr(accounts, "_DUMMY_HASH", cheap.hash("not a real password"))

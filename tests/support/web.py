@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import atexit
 import shutil
-import socket
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import message_from_bytes
-from email.message import Message
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape
@@ -31,6 +29,7 @@ from paperboy.config import Settings
 from paperboy.sources.base import finish
 from paperboy.sources.record import PaperRecord
 from paperboy.store import Store
+from support.mail import body_text
 
 #: "Now" for the community service in web tests: the corpus's last day, at noon.
 NOW = datetime(2026, 7, 10, 12, 0, tzinfo=UTC)
@@ -274,54 +273,3 @@ def arxiv_feed(*entries: dict[str, Any]) -> bytes:
   <opensearch:startIndex xmlns:opensearch="http://a9.com/-/spec/opensearch/1.1/">0</opensearch:startIndex>
   {"".join(parts)}
 </feed>""".encode()
-
-
-# -- mail ----------------------------------------------------------------------------------------------
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Collector:
-    """An aiosmtpd handler that keeps every message it accepts (and refuses listed recipients)."""
-
-    def __init__(self, refuse: tuple[str, ...] = ()) -> None:
-        self.messages: list[tuple[list[str], Message]] = []
-        self.refuse = refuse
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:  # noqa: N802
-        if address in self.refuse:
-            return "550 5.1.1 no such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
-        self.messages.append((list(envelope.rcpt_tos), message_from_bytes(envelope.content)))
-        return "250 Message accepted"
-
-
-@contextmanager
-def smtp_server(refuse: tuple[str, ...] = ()) -> Iterator[tuple[Collector, int]]:
-    """A real SMTP server on 127.0.0.1: (what it received, its port)."""
-    from aiosmtpd.controller import Controller
-
-    handler = Collector(refuse)
-    port = free_port()
-    controller = Controller(handler, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield handler, port
-    finally:
-        controller.stop()
-
-
-def body_text(msg: Message) -> str:
-    """The plain-text part of a message."""
-    for part in msg.walk():
-        if part.get_content_type() == "text/plain":
-            payload = part.get_payload(decode=True)
-            assert isinstance(payload, bytes)
-            return payload.decode(part.get_content_charset() or "utf-8")
-    raise AssertionError("no text/plain part")
