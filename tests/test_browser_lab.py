@@ -14,7 +14,8 @@ from support.servers import serving
 needs_chromium()
 
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
-from support.web import corpus, free_port  # noqa: E402
+from support.servers import free_port  # noqa: E402
+from support.web import corpus  # noqa: E402
 
 from paperboy.config import load_settings  # noqa: E402
 from paperboy.services.accounts import Accounts  # noqa: E402

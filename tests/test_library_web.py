@@ -8,7 +8,7 @@ import re
 from xml.etree import ElementTree
 
 import pytest
-from support.recs import fast_hashes, old, recent, running_app, sign_up, topic_of  # noqa: F401
+from support.recs import old, recent, running_app, sign_up, topic_of
 from support.web import api_token, csrf, post
 
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
-from support.recs import MODEL, TOPICS, fast_hashes, fill, sign_up, topic_of  # noqa: F401 - fast_hashes is a fixture
+from support.recs import MODEL, TOPICS, fill, sign_up, topic_of
 from support.web import post
 
 from paperboy.services import topics as topics_service
