@@ -1,6 +1,6 @@
 """The map, topic pages and onboarding in a real browser (Debian's chromium through Playwright).
 
-The real app serves recs_kit's five-subject corpus with its topics built, from uvicorn on a free
+The real app serves support.recs' five-subject corpus with its topics built, from uvicorn on a free
 loopback port.  Every page fails its test if it throws; the map is also checked under a strict
 Content-Security-Policy (scripts from the site only, no eval) with every request to anywhere but
 the site refused, as on a machine with no network.

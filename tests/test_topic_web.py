@@ -1,5 +1,5 @@
 """Topic pages, the map's API, key phrases on cards and in the API, the topic feed, rising topics on
-the daily page and starting "for you" from picked topics, over recs_kit's five-subject corpus."""
+the daily page and starting "for you" from picked topics, over support.recs' five-subject corpus."""
 
 from __future__ import annotations
 

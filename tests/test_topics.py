@@ -1,7 +1,7 @@
 """Topics, the map and key phrases: building from the stored vectors, keeping up with new papers,
 stable topic ids, when a rebuild is due, and the topic: search filter.
 
-The corpus is recs_kit's: five subjects with distinct words and made-up vectors (a direction per
+The corpus is support.recs': five subjects with distinct words and made-up vectors (a direction per
 subject plus noise), so the right answer is known without loading the model.
 """
 
@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 from support.recs import MODEL, TOPICS, fill, topic_of, vector_for
+from support.recs import corpus as recs_corpus
 
 from paperboy.indices import topic_model as tm
 from paperboy.services import topics as topics_service
@@ -121,7 +122,7 @@ def _new_papers(store, n: int, day: str = "2026-07-11") -> list[str]:
         )
     store.ingest("jsonl", "later", records)
     papers = {p["id"]: p for p in store.iter_papers()}
-    # the made-up vector of a new paper: its subject's direction (ids end in the subject number as in recs_kit)
+    # the made-up vector of a new paper: its subject's direction (ids end in the subject number as in support.recs)
     rows = []
     for i, r in enumerate(records):
         subject_twin = f"2607.10{i % len(TOPICS):03d}"
@@ -331,7 +332,7 @@ def test_topics_command_rebuild_list_and_show(settings):
     runner = CliRunner()
     home = str(settings.home)
     with Store.open(settings) as store:
-        store.ingest("jsonl", "fixture", __import__("recs_kit").corpus())
+        store.ingest("jsonl", "fixture", recs_corpus())
     empty = runner.invoke(app, ["--home", home, "topics", "rebuild"])
     assert empty.exit_code == 1 and "no vectors" in empty.output  # nothing embedded yet: said so, no traceback
     with Store.open(settings) as store:  # vectors under the configured model's name, as `paperboy index` makes them

@@ -619,13 +619,13 @@ def test_forgot_through_smtp(settings, fast_hashes):
             alice = web.browser()
             register(alice, "alice")
             assert web.services.accounts.later.drain(30)
-            ((to, confirm),) = received.messages
+            (confirm,) = received.messages
             link = re.search(r"/confirm-email/(\S+)", body_text(confirm))[1]
             assert post(alice, f"/confirm-email/{link}").status_code == 200
             assert post(web.client, "/forgot", {"email": "alice@example.org"}).status_code == 200
             assert web.services.accounts.later.drain(30)
-    (_, (to, msg)) = received.messages
-    assert to == ["alice@example.org"] and "/reset/" in body_text(msg)
+    (_, msg) = received.messages
+    assert msg["To"] == "alice@example.org" and "/reset/" in body_text(msg)
 
 
 # -- profiles -------------------------------------------------------------------------------------------
