@@ -52,7 +52,7 @@ class Removed(BaseModel):
 
 
 class FollowedPaper(PaperItem):
-    why: str = Field(..., description="Which of your follows brought this paper.")
+    why: list[str] = Field(..., description="Which of your follows brought this paper.")
 
 
 class Following(BaseModel):
@@ -62,7 +62,7 @@ class Following(BaseModel):
 
 class Note(BaseModel):
     id: str
-    text: str
+    text: str | None = Field(..., description="Markdown; null once an empty text deleted the note.")
 
 
 class GroupSummary(BaseModel):
