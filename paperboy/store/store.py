@@ -26,6 +26,7 @@ from paperboy.store.dialect import in_values, upsert
 from paperboy.store.follows import Follows
 from paperboy.store.groups import Groups
 from paperboy.store.ingest import Ingestor, RunSummary
+from paperboy.store.leases import Leases
 from paperboy.store.library import Library
 from paperboy.store.limits import Limits
 from paperboy.store.notes import Notes
@@ -91,6 +92,8 @@ class Store:
         self.limits = Limits(engine)
         #: Submissions by arXiv id, with the state of their fetch (the daily cap counts them).
         self.submissions = Submissions(engine)
+        #: Work one process at a time may do for the whole store (the indexer's embedding).
+        self.leases = Leases(engine)
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
