@@ -92,8 +92,13 @@ class _Counter:
 
     def __init__(self, store: Store, model: str, progress: Progress | None) -> None:
         self.progress = progress
-        self.done, self.total = store.vector_counts(model) if progress else (0, 0)
+        self.done, self.total = store.vector_counts(model)
         self.embedded = 0
+
+    def page(self, largest: int, workers: int) -> int:
+        """Pages small enough that every worker gets several (a small job is still shared out)."""
+        pending = max(0, self.total - self.done)
+        return max(16, min(largest, -(-pending // (4 * max(1, workers)))))
 
     def add(self, n: int) -> None:
         self.embedded += n
@@ -163,6 +168,7 @@ def embed_pending_on(
     no new pages are handed out, the ones in flight are finished.  Pages finish in any order.
     """
     counter = _Counter(store, model, progress)
+    page = counter.page(page, workers)
     halt = threading.Event()
     running: set[Future[int]] = set()
 
