@@ -226,37 +226,43 @@ def index_once(
     assert embedder is not None
     ttl = settings.index_lease_seconds
     leading = store.leases.acquire(LEASE, owner, ttl)
-    lost = None
-    try:
-        done, total = store.vector_counts(embedder.model_name)
-        if leading:
-            started, first = time.time(), done
-            report(force=True, phase="embedding", role="embedding", leader=owner, model=embedder.model_name)
-            report(force=True, vectors=done, papers=total, workers=1 if cluster else workers, cluster=cluster)
+    vectors = VectorIndex.for_settings(settings, embedder.model_name, embedder.dim)
 
-            def progress(done: int, total: int) -> None:
-                rate = (done - first) / max(time.time() - started, 1e-9)
-                report(vectors=done, papers=total, rate=round(rate, 1))
-
-            if done < total:
-                with _Heartbeat(store, owner, ttl) as beat:
-                    lost = beat.lost
-                    embed_store(settings, store, embedder, workers, cluster, progress, _Either(stop, lost))
-        else:
-            holder = store.leases.holder(LEASE)
-            leader = holder["owner"] if holder else None
-            report(force=True, phase="following", role="following", leader=leader, model=embedder.model_name)
-            report(force=True, vectors=done, papers=total)
-        vectors = VectorIndex.for_settings(settings, embedder.model_name, embedder.dim)
+    def catch_up_vectors() -> None:
         report(force=True, phase="vector index", vector_docs=len(vectors))
         vectors.catch_up(store, progress=lambda n: report(vector_docs=len(vectors)))
-        if leading and (stop is None or not stop.is_set()) and (lost is None or not lost.is_set()):
-            from paperboy.services.topics import refresh as refresh_topics
 
-            refresh_topics(settings, store, embedder.model_name, report)  # topics and the map: store-wide too
-    finally:
-        if leading and not keep_lease:
-            store.leases.release(LEASE, owner)
+    done, total = store.vector_counts(embedder.model_name)
+    if not leading:
+        holder = store.leases.holder(LEASE)
+        leader = holder["owner"] if holder else None
+        report(force=True, phase="following", role="following", leader=leader, model=embedder.model_name)
+        report(force=True, vectors=done, papers=total)
+        catch_up_vectors()
+    else:
+        # The heartbeat runs through everything the holder does for the store (embedding, the
+        # topic build: minutes on a large store), so the lease never lapses while it works.
+        try:
+            with _Heartbeat(store, owner, ttl) as beat:
+                halt = _Either(stop, beat.lost)
+                started, first = time.time(), done
+                report(force=True, phase="embedding", role="embedding", leader=owner, model=embedder.model_name)
+                report(force=True, vectors=done, papers=total, workers=1 if cluster else workers, cluster=cluster)
+
+                def progress(done: int, total: int) -> None:
+                    rate = (done - first) / max(time.time() - started, 1e-9)
+                    report(vectors=done, papers=total, rate=round(rate, 1))
+
+                if done < total:
+                    embed_store(settings, store, embedder, workers, cluster, progress, halt)
+                catch_up_vectors()
+                if not halt.is_set():
+                    from paperboy.services.topics import refresh as refresh_topics
+
+                    refresh_topics(settings, store, embedder.model_name, report)  # topics and the map
+        finally:
+            if not keep_lease:
+                store.leases.release(LEASE, owner)
     done, total = store.vector_counts(embedder.model_name)
     role = "embedding" if leading else "following"
     report(force=True, phase="idle", role=role, vectors=done, papers=total, keyword_docs=len(keyword))
