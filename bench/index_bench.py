@@ -46,6 +46,8 @@ from paperboy.store import schema as t
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "arxiv-2025-2026.jsonl.gz"
 DOCS = int(os.environ.get("PAPERBOY_BENCH_INDEX_DOCS", "1024"))
 ROUNDS = int(os.environ.get("PAPERBOY_BENCH_INDEX_ROUNDS", "3"))
+#: Only the single-process comparison (bare, before, pipeline): PAPERBOY_BENCH_INDEX_QUICK=1.
+QUICK = os.environ.get("PAPERBOY_BENCH_INDEX_QUICK") == "1"
 BURNERS = 2
 
 Row = tuple[str, str, str]
@@ -156,7 +158,9 @@ def run() -> list[Row]:
             "workers2": lambda: _timed(store, lambda: embed_with_workers(settings, store, embedder, 2)),
         }
         running = None
-        if embed_on_cluster is not None:
+        if QUICK:
+            del methods["workers2"]
+        elif embed_on_cluster is not None:
             from paperboy.indices.embed_cluster import connect
 
             methods["cluster"] = lambda: _timed(store, lambda: embed_on_cluster(settings, store, embedder, "local:2"))
@@ -172,7 +176,7 @@ def run() -> list[Row]:
                     rate, done = method()
                     assert done == len(texts), (name, done)
                     rates[name].append(rate)
-            late, missing = _follow_out_of_order(settings, store, embedder, tmp)
+            late, missing = (0, 0) if QUICK else _follow_out_of_order(settings, store, embedder, tmp)
         finally:
             if running is not None:
                 running.__exit__(None, None, None)
@@ -201,6 +205,9 @@ def run() -> list[Row]:
                 "",
             )
         )
+        if QUICK:
+            rows.append(("papers/s of each round", each, ""))
+            return rows
         rows.append(
             (
                 "--workers 2 (no added load; pool start counted)",
