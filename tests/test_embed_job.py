@@ -36,13 +36,14 @@ def test_embeds_missing_then_only_changed(store, embedder):
 
 
 def test_stop_leaves_the_rest_for_later(store, embedder):
-    store.ingest("jsonl", "x", [paper(i, f"Paper {i}") for i in range(60)])
+    store.ingest("jsonl", "x", [paper(i, f"Paper {i}") for i in range(80)])
     stop = threading.Event()
     done = embed_pending(store, embedder, page=10, progress=lambda d, t: stop.set(), stop=stop)
-    # stopped after the first commit: the page being embedded meanwhile is finished and kept too
-    assert 10 <= done <= 30 and store.vector_counts(embedder.model_name) == (done, 60)
-    assert embed_pending(store, embedder, page=10) == 60 - done  # resumes where it stopped
-    assert store.vector_change() == 60  # nothing embedded twice
+    # stopped at the first commit; what was embedded meanwhile is kept too: the page in hand and
+    # at most two waiting for the writer (a writer slowed by a busy machine lets them pile up)
+    assert 10 <= done <= 40 and store.vector_counts(embedder.model_name) == (done, 80)
+    assert embed_pending(store, embedder, page=10) == 80 - done  # resumes where it stopped
+    assert store.vector_change() == 80  # nothing embedded twice
 
 
 def test_a_failing_write_ends_the_job_with_its_error(store, embedder, monkeypatch):

@@ -115,7 +115,8 @@ def embed_pending(
 ) -> int:
     """Embed every paper lacking a current vector from this model, in this process; how many.
 
-    ``progress(done, total)`` follows the whole store; ``stop`` ends the job after the current page.
+    ``progress(done, total)`` follows the whole store; ``stop`` ends the job after the page being
+    embedded (it and the at most two pages waiting for the writer are committed, nothing is lost).
     """
     model = embedder.model_name
     halt = threading.Event()
