@@ -13,7 +13,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch is pinned to the CPU build waiting in pip's local wheel folder; never a CUDA build.
 	$(BIN)/pip install -q "torch==2.13.0"
-	$(BIN)/pip install -q -e ".[dev]"
+	# cluster: Dask distributed for `paperboy index --cluster` (its test runs a local 2-worker cluster)
+	$(BIN)/pip install -q -e ".[dev,cluster]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)

@@ -601,13 +601,12 @@ def build_million_home(source: Path, target: Path, total: int = MILLION) -> dict
                 " where id in (select id from pick)"
             )
         conn.commit()
-        max_seq = conn.execute("select max(seq) from papers").fetchone()[0]
     steps["store"] = time.perf_counter() - start
 
     start = time.perf_counter()
     path = VectorIndex.default_path(settings, model)
     vectors = VectorIndex.open(path, model, dim)
-    if len(vectors) != total or vectors.last_seq != max_seq:
+    if len(vectors) != total:
         vectors = VectorIndex(path, model, dim)
         vectors.index = vectors._empty(total)
         for k, chosen in _copies(ids, total):
@@ -620,7 +619,7 @@ def build_million_home(source: Path, target: Path, total: int = MILLION) -> dict
             for at in range(0, len(names), 50_000):
                 part = np.ascontiguousarray(block[at : at + 50_000], dtype=np.float32)
                 vectors.add([(pid, 0, part[i].tobytes()) for i, pid in enumerate(names[at : at + 50_000])])
-        vectors.last_seq = max_seq
+        vectors.last_change = 0  # level with the store's (empty) vector table
         vectors.save()
         steps["vector index"] = time.perf_counter() - start
     del vectors, matrix

@@ -56,6 +56,16 @@ class Settings:
     #: Where exported (ONNX) models are kept, shared by every home; empty: ``$XDG_CACHE_HOME/paperboy/models``
     #: (``~/.cache/paperboy/models``).  Derived data: deleting it costs one export (about half a minute).
     models_dir: str = ""
+    #: The background indexer (issue 16): embedding processes (one single-threaded process each;
+    #: 1 = in the indexer itself), or a distributed engine's address (``local:N`` starts a local
+    #: Dask cluster of N workers; needs the ``cluster`` extra).  ``paperboy index`` takes both as options.
+    index_workers: int = 1
+    index_cluster: str = ""
+    #: Seconds the background indexer waits between passes (new papers arrive by import and submission).
+    index_interval: float = 10.0
+    #: Seconds the indexer lease lasts without renewal: one replica's indexer embeds for the whole
+    #: store while it renews; if it dies, another takes over after this long (at once on the same host).
+    index_lease_seconds: float = 60.0
 
     # The web app (issue 4).
     #: Where people reach this installation, for emailed links and feeds.  Empty: pages and feeds

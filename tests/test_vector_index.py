@@ -94,10 +94,10 @@ def test_index_ahead_of_store_is_rebuilt(store, settings, tmp_path):
     embed_all(store, "m", x)
     index = VectorIndex.open(tmp_path / "v", "m", DIM)
     index.catch_up(store)
-    index.last_seq = 10**9  # as if the store had been restored from an older backup
+    index.last_change = 10**9  # as if the store had been restored from an older backup
     index.save()
     again = VectorIndex.open(tmp_path / "v", "m", DIM)
-    assert again.catch_up(store) == 100 and again.last_seq == store.max_seq()
+    assert again.catch_up(store) == 100 and again.last_change == store.vector_change()
 
 
 def test_filtered_search_and_narrow_filters(store, tmp_path):

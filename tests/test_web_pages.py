@@ -359,6 +359,12 @@ def test_status_page(web):
     r = web.client.get("/status")
     assert r.status_code == 200
     assert "<dt>Papers</dt><dd>27</dd>" in r.text and "27 papers" in r.text
+    from paperboy.services.indexing import status_path
+
+    path = status_path(web.store.settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"phase": "idle", "role": "following", "leader": "replica-a:4242"}')
+    assert "<dt>Embedding by</dt><dd>replica-a:4242 (this replica" in web.client.get("/status").text
 
 
 # -- registering, signing in and out ------------------------------------------------------------------

@@ -57,16 +57,48 @@ class _Bars:
 def index_command(
     ctx: typer.Context,
     embed: Annotated[bool, typer.Option("--embed/--no-embed", help="Also compute missing vectors.")] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers", "-w", min=1, help="Embedding processes on this machine, one thread each (one per core)."
+        ),
+    ] = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            "--cluster",
+            help="Embed on a Dask cluster: its scheduler (tcp://host:8786), or local:N to start N local workers "
+            "(needs the `cluster` extra).",
+        ),
+    ] = None,
 ) -> None:
-    """Bring the keyword and vector indices level with the store (embedding what is new); resumable."""
-    from paperboy.services.indexing import index_once
+    """Bring the keyword and vector indices level with the store (embedding what is new); resumable.
+
+    When another replica's indexer holds the indexer lease of a shared database, this only brings
+    this home's indices level with the store (the holder embeds).
+    """
+    from paperboy.services.indexing import HomeLock, index_once
 
     with open_store(ctx) as store:
+        settings = store.settings
+        assert settings is not None
+        lock = HomeLock(settings)
+        if not lock.acquire():
+            _err(
+                f"error: {lock.holder()} is indexing {settings.home} already; it embeds new papers itself "
+                "(stop it first to run `paperboy index` here)"
+            )
+            raise typer.Exit(1)
         columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-        with Progress(*columns, console=console) as bar:
-            held = index_once(store.settings, store, semantic=embed, report=_Bars(bar))  # type: ignore[arg-type]
+        with lock, Progress(*columns, console=console) as bar:
+            held = index_once(settings, store, semantic=embed, report=_Bars(bar), workers=workers, cluster=cluster)
     if embed:
         console.print(f"indexed {held['keyword_docs']:,} papers, {held['vector_docs']:,} vectors")
+        if held["role"] == "following":
+            console.print(
+                "another indexer holds the indexer lease of this store and embeds its papers; "
+                "this home's indices were brought level with what it has stored"
+            )
     else:
         console.print(f"indexed {held['keyword_docs']:,} papers")
 

@@ -4,6 +4,11 @@ The index is derived: it lives in ``<home>/index/keyword/`` and can always be re
 store.  ``state.json`` next to tantivy's files records the schema version and the store change
 counter (``seq``) the index has caught up to; it is written (atomically) only after a commit, so
 a crash at worst re-indexes one batch, which is harmless since updates are upserts by id.
+Following ``seq`` as a watermark is only safe because papers become visible in ``seq`` order: an
+import takes its seqs inside its write transaction, and writers commit one at a time (SQLite's
+write lock).  A backend or import path that hands out seqs otherwise (a free-running sequence,
+whose numbers can commit out of order) must take them as ``store/changes.allocate`` does, or this
+index (and every web process's) would skip papers, as vector indices once skipped vectors.
 
 Queries are built programmatically from a parsed ``Query`` (see ``query.py``): user text is
 analyzed with the same analyzers as the documents and turned into term and phrase queries, so

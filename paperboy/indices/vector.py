@@ -3,7 +3,9 @@
 The index is derived: it lives in ``<home>/index/vectors/`` beside the store and can be rebuilt
 from ``paper_vectors`` at any time.  On open it is checked against the store: a different model
 or dimension, a missing or unreadable file, or a store that is behind the index (restored from a
-backup, say) means a rebuild; otherwise it catches up with vectors newer than its ``last_seq``.
+backup, say) means a rebuild; otherwise it catches up with vectors written after its ``last_change``
+(the store's vector change number, which cannot miss vectors committed out of order, as a pool of
+embedding workers commits them: see ``store/changes.py``).
 Files are written to temporary names and renamed, so a crash leaves the previous index whole.
 
 Parameters, measured on the 118k corpus's int8 MiniLM vectors (``bench/search_bench.py``): recall@10
@@ -39,7 +41,8 @@ from paperboy.config import Settings
 from paperboy.indices.facets import Facets
 from paperboy.store import Store
 
-FORMAT = 1
+#: 2: ``last_change`` (vector change numbers) replaced ``last_seq``; older files are rebuilt.
+FORMAT = 2
 #: Graph degree and build effort (see the module docstring for the measurements).
 M = 16
 EF_CONSTRUCTION = 200
@@ -62,7 +65,8 @@ class VectorIndex:
         self.path = Path(path)
         self.model = model
         self.dim = dim
-        self.last_seq = 0
+        #: The store's vector change number this index has caught up to.
+        self.last_change = 0
         self.ids: list[str] = []
         self.labels: dict[str, int] = {}
         self.index = self._empty(1024)
@@ -111,19 +115,19 @@ class VectorIndex:
         index.index = graph
         index.ids = ids
         index.labels = {pid: i for i, pid in enumerate(ids)}
-        index.last_seq = int(meta["last_seq"])
+        index.last_change = int(meta["last_change"])
         return index
 
     def save(self) -> None:
         """Write graph, ids and meta under new names, then switch meta.json to them atomically."""
         self.path.mkdir(parents=True, exist_ok=True)
-        tag = f"{self.last_seq}-{len(self.ids)}"
+        tag = f"{self.last_change}-{len(self.ids)}"
         graph, ids = f"graph-{tag}.bin", f"ids-{tag}.json"
         self.index.save_index(str(self.path / (graph + ".tmp")))
         os.replace(self.path / (graph + ".tmp"), self.path / graph)
         (self.path / (ids + ".tmp")).write_text(json.dumps(self.ids))
         os.replace(self.path / (ids + ".tmp"), self.path / ids)
-        meta = {"format": FORMAT, "model": self.model, "dim": self.dim, "last_seq": self.last_seq}
+        meta = {"format": FORMAT, "model": self.model, "dim": self.dim, "last_change": self.last_change}
         meta |= {"graph": graph, "ids": ids, "count": len(self.ids)}
         (self.path / "meta.json.tmp").write_text(json.dumps(meta))
         os.replace(self.path / "meta.json.tmp", self._meta_file)
@@ -133,19 +137,19 @@ class VectorIndex:
 
     # -- building ------------------------------------------------------------------------
     def add(self, rows: list[tuple[str, int, bytes]]) -> None:
-        """Add or replace vectors ``(paper_id, seq, float32 bytes)``; a known paper keeps its label."""
+        """Add or replace vectors ``(paper_id, change, float32 bytes)``; a known paper keeps its label."""
         if not rows:
             return
         matrix = np.frombuffer(b"".join(vec for _, _, vec in rows), dtype=np.float32).reshape(len(rows), self.dim)
         labels = np.empty(len(rows), dtype=np.int64)
-        for i, (pid, seq, _) in enumerate(rows):
+        for i, (pid, change, _) in enumerate(rows):
             label = self.labels.get(pid)
             if label is None:
                 label = len(self.ids)
                 self.ids.append(pid)
                 self.labels[pid] = label
             labels[i] = label
-            self.last_seq = max(self.last_seq, seq)
+            self.last_change = max(self.last_change, change)
         needed = len(self.ids)
         if needed > self.index.get_max_elements():
             self.index.resize_index(max(needed, 2 * self.index.get_max_elements()))
@@ -154,12 +158,12 @@ class VectorIndex:
     def catch_up(self, store: Store, progress: Callable[[int], None] | None = None) -> int:
         """Bring the index level with the store's vectors (rebuilding if they disagree); returns vectors added."""
         stored, _ = store.vector_counts(self.model)
-        if self.last_seq > store.max_seq() or len(self.ids) > store.count_papers():
+        if self.last_change > store.vector_change() or len(self.ids) > store.count_papers():
             self.__init__(self.path, self.model, self.dim)  # the store went back in time: rebuild
         if not self.ids and stored:
             self.index = self._empty(stored + 1024)
         added = 0
-        for page in store.iter_vectors(self.model, after_seq=self.last_seq):
+        for page in store.iter_vectors(self.model, after=self.last_change):
             self.add(page)
             added += len(page)
             if progress:

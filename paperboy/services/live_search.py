@@ -91,12 +91,20 @@ class LiveSearch:
         if self.semantic and self.vectors is None:
             self._load_semantic()
         if self.vectors is not None:
-            for page in self.store.iter_vectors(self.vectors.model, after_seq=self.vectors.last_seq):
+            for page in self.store.iter_vectors(self.vectors.model, after=self.vectors.last_change):
                 with self.lock.write():
                     self.vectors.add(page)
         self.hidden = frozenset(self.store.activity.hidden_ids())
         self.papers = self.store.count_papers()
-        state = (self.keyword.last_seq, len(self.keyword), len(self.vectors or ()), self.papers, self.hidden)
+        last_change = self.vectors.last_change if self.vectors is not None else 0
+        state = (
+            self.keyword.last_seq,
+            len(self.keyword),
+            last_change,
+            len(self.vectors or ()),
+            self.papers,
+            self.hidden,
+        )
         if state != self._state:
             with self._cache_lock:
                 self._state = state
@@ -116,7 +124,7 @@ class LiveSearch:
         if embedder is None:
             return
         vectors = VectorIndex.for_settings(self.settings, embedder.model_name, embedder.dim)
-        if vectors.last_seq > self.store.max_seq():  # saved for another store: start over from the store
+        if vectors.last_change > self.store.vector_change():  # saved for another store: start over from it
             vectors = VectorIndex(vectors.path, embedder.model_name, embedder.dim)
         with self.lock.write():
             self.embedder, self.vectors = embedder, vectors

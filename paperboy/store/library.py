@@ -288,10 +288,11 @@ class Library:
             return {model: n for model, n in conn.execute(select(v.model, func.count()).group_by(v.model))}
 
     def vector_mark(self, model: str) -> tuple[int, int]:
-        """(vectors of ``model``, the newest seq among them): changes whenever vectors are added or redone."""
+        """(vectors of ``model``, the newest change number among them): changes whenever vectors are
+        added or redone, in whatever order they were committed."""
         v = t.paper_vectors.c
         with self.engine.connect() as conn:
-            n, top = conn.execute(select(func.count(), func.max(v.seq)).where(v.model == model)).one()
+            n, top = conn.execute(select(func.count(), func.max(v.change)).where(v.model == model)).one()
         return int(n or 0), int(top or 0)
 
     def author_libraries(self, min_papers: int = 5) -> dict[str, list[str]]:

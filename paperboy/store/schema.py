@@ -159,7 +159,11 @@ paper_vectors = Table(
     Column("seq", Integer, nullable=False),
     #: float32, little-endian, ``dim`` values.
     Column("vector", LargeBinary, nullable=False),
-    Index("ix_paper_vectors_model_seq", "model", "seq"),
+    #: When the vector was written: the ``vectors`` counter, taken in the writing transaction and
+    #: held (row-locked) until its commit, so vectors become visible in ``change`` order however
+    #: out of ``seq`` order they are written.  Vector indices catch up by it (``store/changes.py``).
+    Column("change", Integer, nullable=False, server_default="0"),
+    Index("ix_paper_vectors_model_change", "model", "change"),
 )
 
 # -- people and what they do (issue 4) ----------------------------------------------------------
@@ -438,6 +442,20 @@ counters = Table(
     metadata,
     Column("name", String(32), primary_key=True),
     Column("value", Integer, nullable=False),
+)
+
+#: Leases on work only one process may do for the whole store at a time (``indexer``: embedding
+#: and the topic build), taken and renewed in one transaction each (``store/leases.py``).
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(32), primary_key=True),
+    #: ``host:pid`` (and a tag) of the holder.
+    Column("owner", String(255), nullable=False),
+    Column("acquired_at", String(20), nullable=False),
+    Column("heartbeat_at", String(20), nullable=False),
+    #: The holder keeps it only while it renews before this moment; afterwards anyone may take it.
+    Column("expires_at", String(20), nullable=False),
 )
 
 

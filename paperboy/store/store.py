@@ -20,11 +20,13 @@ from paperboy.sources.normalize import author_key
 from paperboy.sources.record import Item
 from paperboy.store import schema as t
 from paperboy.store.activity import Activity
+from paperboy.store.changes import allocate, current
 from paperboy.store.db import make_engine, migrate
 from paperboy.store.dialect import in_values, upsert
 from paperboy.store.follows import Follows
 from paperboy.store.groups import Groups
 from paperboy.store.ingest import Ingestor, RunSummary
+from paperboy.store.leases import Leases
 from paperboy.store.library import Library
 from paperboy.store.limits import Limits
 from paperboy.store.notes import Notes
@@ -90,6 +92,8 @@ class Store:
         self.limits = Limits(engine)
         #: Submissions by arXiv id, with the state of their fetch (the daily cap counts them).
         self.submissions = Submissions(engine)
+        #: Work one process at a time may do for the whole store (the indexer's embedding).
+        self.leases = Leases(engine)
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
@@ -232,23 +236,59 @@ class Store:
         with self.engine.connect() as conn:
             return [as_dict(r) for r in conn.execute(query)]
 
-    def put_vectors(self, model: str, rows: list[tuple[str, int, bytes]]) -> None:
-        """Store ``(paper_id, seq embedded, float32 bytes)`` vectors made by ``model``, in one transaction."""
-        if not rows:
-            return
-        data = [{"paper_id": pid, "model": model, "seq": seq, "vector": vec} for pid, seq, vec in rows]
-        with self.engine.begin() as conn:
-            upsert(conn, t.paper_vectors, data, ["paper_id"])
+    def iter_papers_to_embed(
+        self, model: str, after_seq: int = 0, batch: int = 256
+    ) -> Iterator[list[tuple[str, int, str, str]]]:
+        """``papers_to_embed`` in one pass: pages of ``(id, seq, title, abstract)`` in seq order.
 
-    def iter_vectors(
-        self, model: str, after_seq: int = 0, batch: int = 10000
-    ) -> Iterator[list[tuple[str, int, bytes]]]:
-        """Stored vectors of ``model`` as pages of ``(paper_id, seq, bytes)``, in seq order."""
-        v = t.paper_vectors.c
+        Why: asking ``papers_to_embed`` again after every page rescans every paper embedded so far
+        (its ``ORDER BY seq`` starts at the first), which grows with the store; this walks the papers'
+        key once, from ``after_seq``.  Papers that change while it runs are met again on the next pass.
+        """
+        p, v = t.papers.c, t.paper_vectors.c
         last = after_seq
         while True:
             query = (
-                select(v.paper_id, v.seq, v.vector).where(v.model == model, v.seq > last).order_by(v.seq).limit(batch)
+                select(p.id, p.seq, p.title, p.abstract)
+                .select_from(t.papers.outerjoin(t.paper_vectors, v.paper_id == p.id))
+                .where(p.seq > last, (v.paper_id.is_(None)) | (v.model != model) | (v.seq < p.seq))
+                .order_by(p.seq)
+                .limit(batch)
+            )
+            with self.engine.connect() as conn:
+                rows = [(r[0], r[1], r[2], r[3]) for r in conn.execute(query)]
+            if not rows:
+                return
+            yield rows
+            last = rows[-1][1]
+
+    def put_vectors(self, model: str, rows: list[tuple[str, int, bytes]]) -> None:
+        """Store ``(paper_id, seq embedded, float32 bytes)`` vectors made by ``model``, in one transaction.
+
+        Each row gets the next ``vectors`` change number (``store/changes.py``), so every index that
+        follows ``iter_vectors`` sees it, whatever order concurrent writers commit in.
+        """
+        if not rows:
+            return
+        with self.engine.begin() as conn:
+            first = allocate(conn, "vectors", len(rows))
+            data = [
+                {"paper_id": pid, "model": model, "seq": seq, "vector": vec, "change": first + i}
+                for i, (pid, seq, vec) in enumerate(rows)
+            ]
+            upsert(conn, t.paper_vectors, data, ["paper_id"])
+
+    def iter_vectors(self, model: str, after: int = 0, batch: int = 10000) -> Iterator[list[tuple[str, int, bytes]]]:
+        """Stored vectors of ``model`` written after change number ``after``, as pages of
+        ``(paper_id, change, bytes)`` in change order (a reader keeps the last change it saw)."""
+        v = t.paper_vectors.c
+        last = after
+        while True:
+            query = (
+                select(v.paper_id, v.change, v.vector)
+                .where(v.model == model, v.change > last)
+                .order_by(v.change)
+                .limit(batch)
             )
             with self.engine.connect() as conn:
                 rows = [(r[0], r[1], r[2]) for r in conn.execute(query)]
@@ -256,6 +296,11 @@ class Store:
                 return
             yield rows
             last = rows[-1][1]
+
+    def vector_change(self) -> int:
+        """The last change number given to a vector (any model; 0 before the first)."""
+        with self.engine.connect() as conn:
+            return current(conn, "vectors")
 
     def vector_counts(self, model: str) -> tuple[int, int]:
         """(papers with a current vector from ``model``, papers in the store)."""
