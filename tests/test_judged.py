@@ -11,7 +11,7 @@ from paperboy.sources.record import SourceError
 
 def test_every_mode_is_measured_in_a_throw_away_home(settings, tmp_path, embedder):
     folder = judged_dir(tmp_path)
-    judged, scores = evaluate_judged(settings, folder, extra=lambda service, j: {"nothing": {}})
+    judged, scores = evaluate_judged(settings, folder, extra=lambda service, j, found: {"nothing": {}})
     assert judged.name == "judged" and len(judged.queries) == 2 and judged.qrels["q2"] == {"d3": 1, "d4": 0}
     assert set(scores) == {"hybrid", "keyword", "semantic", "nothing"}
     for mode in ("hybrid", "keyword", "semantic"):  # each query's one relevant document comes first

@@ -100,11 +100,12 @@ def evaluate_judged(
     settings: Settings,
     directory: str | Path,
     modes: Sequence[str] = MODES,
-    extra: Callable[[SearchService, JudgedSet], dict[str, dict[str, list[str]]]] | None = None,
+    extra: Callable[[SearchService, JudgedSet, dict[str, dict[str, list[str]]]], dict[str, dict[str, list[str]]]]
+    | None = None,
 ) -> tuple[JudgedSet, dict[str, Scores]]:
     """nDCG@10, MAP@100 and Recall@100 of each mode on a judged directory (graded relevance).
 
-    ``extra(service, judged)`` may add more runs by name (the bench's baselines), scored alike.
+    ``extra(service, judged, runs)`` may add more runs by name (the bench's baselines), scored alike.
     """
     judged = load_judged(directory)
     semantic = any(mode != "keyword" for mode in modes)
@@ -112,5 +113,5 @@ def evaluate_judged(
         service = SearchService.open(home, store, semantic=semantic)
         found: dict[str, Any] = runs(service, judged.queries, modes)
         if extra is not None:
-            found |= extra(service, judged)
+            found |= extra(service, judged, found)
     return judged, {name: evaluate(run, judged.qrels) for name, run in found.items()}
