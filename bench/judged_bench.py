@@ -282,9 +282,14 @@ def _fmt2(s: Scores) -> str:
 
 # -- the suite ---------------------------------------------------------------------------------
 def run(home: Path | None = None) -> list[Row]:
-    """Measure every set; ``home``: the search bench's embedded 118k home (for the known-item set)."""
+    """Measure every set; ``home``: an embedded 118k home for the known-item set (default: the one
+    the search bench prepared, if it did; it is never built here)."""
     if not (SHARED / "judged").is_dir():
         return [("judged collections", "skipped: no ../shared/data/judged", "")]
+    if home is None and CORPUS.exists():
+        from bench.search_bench import prepared_home
+
+        home = prepared_home(build=False)[0]
     settings = load_settings(Path(tempfile.gettempdir()) / "paperboy-judged-bench")
     rows: list[Row] = []
     parts: list[tuple[str, Callable[[], list[Row]]]] = [
@@ -305,7 +310,5 @@ def run(home: Path | None = None) -> list[Row]:
 
 
 if __name__ == "__main__":
-    from bench.search_bench import prepared_home
-
-    for row in run(prepared_home(build=False)[0]):
+    for row in run():
         print(" | ".join(row))
