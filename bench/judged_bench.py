@@ -44,7 +44,12 @@ from paperboy.services.search import SearchService
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 OPEN_SETS = ("scifact", "nfcorpus")
-KNOWN_ITEM = Path(__file__).resolve().parent / "data" / "known-item"
+#: The known-item sets (``bench/make_judged_set.py``): quoted sentences, title words and paraphrases;
+#: an author's surname and a title word.
+KNOWN_SETS = {
+    "known-item": Path(__file__).resolve().parent / "data" / "known-item",
+    "known-item, author + a title word": Path(__file__).resolve().parent / "data" / "known-author",
+}
 CORPUS = SHARED / "arxiv-2025-2026.jsonl.gz"
 DEPTH = 100
 RRF_K = 60
@@ -168,7 +173,13 @@ def set_rows(name: str, scores: dict[str, Scores], known_item: bool = False) -> 
             goal = "" if known_item else f">= {KEYWORD_GOAL:g} x plain BM25"
         if system == "hybrid" and naive is not None:
             value += f" ({s.ndcg10 / naive.ndcg10:.3f} x naive RRF)"
-            goal = f">= {KNOWN_ITEM_GOAL}" if known_item else f">= {HYBRID_GOAL} x naive RRF"
+            goal = (
+                f">= {KNOWN_ITEM_GOAL}"
+                if name == "known-item"
+                else ""
+                if known_item
+                else f">= {HYBRID_GOAL} x naive RRF"
+            )
         rows.append((f"{label}: {system}", value, goal))
     for system, s in scores.items():
         if system.startswith("fusion: "):
@@ -189,32 +200,40 @@ def open_set_rows(settings: Settings, name: str) -> list[Row]:
 
 
 def known_item_rows(settings: Settings, home: Path | None) -> list[Row]:
-    """The known-item set over the whole corpus: the search bench's embedded home if there is one,
-    else keyword search and plain BM25 alone (over the same corpus, in a throw-away keyword index)."""
-    judged = load_judged_known()
+    """The known-item sets over the whole corpus: on an embedded 118k home if there is one, else
+    keyword search alone (in a throw-away keyword-only home) next to plain BM25."""
+    sets = [_known(name, folder) for name, folder in KNOWN_SETS.items()]
     docs = _docs(CORPUS)
+    found: dict[str, Runs] = {}
     if home is None:
         from paperboy.services.judged import judged_home
 
-        with judged_home(settings, judged, semantic=False) as (h, store):
-            found: Runs = runs(SearchService.open(h, store, semantic=False), judged.queries, ["keyword"])
-        found["plain BM25"] = plain_bm25(docs, judged.queries)
-        note = [("known-item set: semantic and hybrid", "skipped: no embedded 118k home (search bench)", "")]
-        return set_rows("known-item", {k: evaluate(v, judged.qrels) for k, v in found.items()}, True) + note
-    settings = load_settings(home)
-    from paperboy.store import Store
+        with judged_home(settings, sets[0], semantic=False) as (h, store):
+            service = SearchService.open(h, store, semantic=False)
+            found = {j.name: runs(service, j.queries, ["keyword"]) for j in sets}
+    else:
+        from paperboy.store import Store
 
-    with Store.open(settings) as store:
-        service = SearchService.open(settings, store)
-        found = runs(service, judged.queries)
-        found |= _baselines(docs, judged.queries, found["semantic"]) | fusion_runs(service, judged)
-    return set_rows("known-item", {k: evaluate(v, judged.qrels) for k, v in found.items()}, True)
+        settings = load_settings(home)
+        with Store.open(settings) as store:
+            service = SearchService.open(settings, store)
+            for j in sets:
+                found[j.name] = runs(service, j.queries)
+                found[j.name] |= _baselines(docs, j.queries, found[j.name]["semantic"]) | fusion_runs(service, j)
+    rows: list[Row] = []
+    for j in sets:
+        if home is None:
+            found[j.name]["plain BM25"] = plain_bm25(docs, j.queries)
+        scores = {k: evaluate(v, j.qrels) for k, v in found[j.name].items()}
+        rows += set_rows(j.name, scores, known_item=True)
+    if home is None:
+        rows.append(("known-item sets: semantic and hybrid", "skipped: no embedded 118k home (search bench)", ""))
+    return rows
 
 
-def load_judged_known() -> JudgedSet:
-    """The known-item set as a judged set whose documents are the whole corpus."""
-    queries = load_queries(KNOWN_ITEM / "queries.jsonl")
-    return JudgedSet("known-item", CORPUS, queries, load_qrels(KNOWN_ITEM / "qrels.tsv"))
+def _known(name: str, folder: Path) -> JudgedSet:
+    """A known-item set as a judged set whose documents are the whole corpus."""
+    return JudgedSet(name, CORPUS, load_queries(folder / "queries.jsonl"), load_qrels(folder / "qrels.tsv"))
 
 
 # -- the embedding study -----------------------------------------------------------------------
