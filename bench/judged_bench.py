@@ -21,6 +21,7 @@ real corpus papers).  Alone: ``PYTHONPATH=. python -m bench.judged_bench``;
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import os
 import statistics
@@ -34,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from paperboy.config import Settings, load_settings
-from paperboy.indices.embedding import Embedder, document_text
+from paperboy.indices.embedding import Embedder, document_text, vector_model_name
 from paperboy.indices.keyword import Hit
 from paperboy.indices.query import parse_query
 from paperboy.services import search as search_module
@@ -51,6 +52,8 @@ KNOWN_SETS = {
     "known-item, author + a title word": Path(__file__).resolve().parent / "data" / "known-author",
 }
 CORPUS = SHARED / "arxiv-2025-2026.jsonl.gz"
+#: Homes of the judged sets, kept between runs so their vectors are made once (delete to rebuild).
+CACHE_ROOT = Path(tempfile.gettempdir()) / "paperboy-judged-bench"
 DEPTH = 100
 RRF_K = 60
 #: Goals: keyword over plain BM25, hybrid over naive RRF (open sets), hybrid on the known-item set.
@@ -187,6 +190,15 @@ def set_rows(name: str, scores: dict[str, Scores], known_item: bool = False) -> 
     return rows
 
 
+def kept_home(settings: Settings, docs: Path, tag: str = "") -> Path:
+    """The kept home of one set: a key of the documents file and the embedding settings."""
+    stat = docs.stat()
+    parts = [str(docs.resolve()), stat.st_size, stat.st_mtime_ns, vector_model_name(settings)]
+    parts.append(settings.embedding_max_tokens)
+    key = hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
+    return CACHE_ROOT / f"{docs.parent.name}{tag}-{key}"
+
+
 def open_set_rows(settings: Settings, name: str) -> list[Row]:
     """A judged set of ``../shared/data/judged`` measured as ``paperboy eval --judged`` does, with baselines."""
     folder = SHARED / "judged" / name
@@ -195,7 +207,7 @@ def open_set_rows(settings: Settings, name: str) -> list[Row]:
     def extra(service: SearchService, judged: JudgedSet, found: Runs) -> Runs:
         return _baselines(docs, judged.queries, found["semantic"]) | fusion_runs(service, judged)
 
-    _, scores = evaluate_judged(settings, folder, extra=extra)
+    _, scores = evaluate_judged(settings, folder, extra=extra, keep=kept_home(settings, load_judged(folder).docs))
     return set_rows(name, scores)
 
 
@@ -238,7 +250,9 @@ def _known(name: str, folder: Path) -> JudgedSet:
 
 # -- the embedding study -----------------------------------------------------------------------
 def _titles_only(folder: Path, target: Path) -> Path:
-    """A copy of a judged set (in a temporary folder) whose documents are their titles alone."""
+    """A copy of a judged set (beside the kept homes) whose documents are their titles alone."""
+    if (target / "qrels.tsv").exists():
+        return target
     target.mkdir(parents=True, exist_ok=True)
     with gzip.open(target / "docs.jsonl.gz", "wt", encoding="utf-8") as fh:
         for doc in _docs(load_judged(folder).docs):
@@ -270,16 +284,17 @@ def _throughput(settings: Settings, papers: list[dict[str, Any]], repeats: int =
 def token_rows(settings: Settings, papers: int = 500) -> list[Row]:
     """Semantic nDCG@10 on the open sets and papers/s, at 256 and 128 tokens and for titles alone."""
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in OPEN_SETS:
-            folder = SHARED / "judged" / name
-            for label, variant, tokens in (
-                ("256 tokens, title + abstract", folder, 256),
-                ("128 tokens, title + abstract", folder, 128),
-                ("128 tokens, title only", _titles_only(folder, Path(tmp) / name), 128),
-            ):
-                s = evaluate_judged(settings.with_overrides(embedding_max_tokens=tokens), variant, ["semantic"])[1]
-                rows.append((f"{name}: semantic nDCG@10 / Recall@100, {label}", _fmt2(s["semantic"]), ""))
+    for name in OPEN_SETS:
+        folder = SHARED / "judged" / name
+        for label, variant, tokens in (
+            ("256 tokens, title + abstract", folder, 256),
+            ("128 tokens, title + abstract", folder, 128),
+            ("128 tokens, title only", _titles_only(folder, CACHE_ROOT / f"{name}-titles"), 128),
+        ):
+            at = settings.with_overrides(embedding_max_tokens=tokens)
+            keep = kept_home(at, load_judged(variant).docs)
+            s = evaluate_judged(at, variant, ["semantic"], keep=keep)[1]
+            rows.append((f"{name}: semantic nDCG@10 / Recall@100, {label}", _fmt2(s["semantic"]), ""))
     sample = []
     with gzip.open(CORPUS, "rt", encoding="utf-8") as fh:
         for line in fh:
@@ -309,7 +324,7 @@ def run(home: Path | None = None) -> list[Row]:
         from bench.search_bench import prepared_home
 
         home = prepared_home(build=False)[0]
-    settings = load_settings(Path(tempfile.gettempdir()) / "paperboy-judged-bench")
+    settings = load_settings(CACHE_ROOT / "settings")
     rows: list[Row] = []
     parts: list[tuple[str, Callable[[], list[Row]]]] = [
         (name, lambda name=name: open_set_rows(settings, name)) for name in OPEN_SETS

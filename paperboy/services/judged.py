@@ -57,16 +57,21 @@ def load_judged(directory: str | Path) -> JudgedSet:
 
 
 @contextmanager
-def judged_home(settings: Settings, judged: JudgedSet, semantic: bool = True) -> Iterator[tuple[Settings, Store]]:
+def judged_home(
+    settings: Settings, judged: JudgedSet, semantic: bool = True, keep: Path | None = None
+) -> Iterator[tuple[Settings, Store]]:
     """A throw-away home holding the judged documents, indexed (and embedded with ``semantic``).
 
     Everything but the model settings comes from the defaults: a PostgreSQL ``database_url`` or
-    the user's mail settings must not follow the documents into the temporary home.
+    the user's mail settings must not follow the documents into the temporary home.  ``keep``:
+    a folder to use and keep instead (the bench's, so its vectors are made once; importing the
+    same documents again changes nothing and only missing vectors are computed).
     """
     from paperboy.services.indexing import index_once
     from paperboy.sources import jsonl
 
-    folder = Path(tempfile.mkdtemp(prefix="paperboy-eval-"))
+    folder = keep if keep is not None else Path(tempfile.mkdtemp(prefix="paperboy-eval-"))
+    folder.mkdir(parents=True, exist_ok=True)
     home = replace(
         Settings(),
         home=folder,
@@ -78,12 +83,13 @@ def judged_home(settings: Settings, judged: JudgedSet, semantic: bool = True) ->
     try:
         with Store.open(home) as store:
             summary = store.ingest("jsonl", str(judged.docs), jsonl.read(judged.docs))
-            if summary.new == 0:
+            if summary.new + summary.unchanged + summary.updated == 0:
                 raise SourceError(f"{judged.docs}: no document could be imported ({summary.rejected} rejected)")
             index_once(home, store, semantic=semantic)
             yield home, store
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def runs(
@@ -102,14 +108,16 @@ def evaluate_judged(
     modes: Sequence[str] = MODES,
     extra: Callable[[SearchService, JudgedSet, dict[str, dict[str, list[str]]]], dict[str, dict[str, list[str]]]]
     | None = None,
+    keep: Path | None = None,
 ) -> tuple[JudgedSet, dict[str, Scores]]:
     """nDCG@10, MAP@100 and Recall@100 of each mode on a judged directory (graded relevance).
 
-    ``extra(service, judged, runs)`` may add more runs by name (the bench's baselines), scored alike.
+    ``extra(service, judged, runs)`` may add more runs by name (the bench's baselines), scored alike;
+    ``keep``: see ``judged_home``.
     """
     judged = load_judged(directory)
     semantic = any(mode != "keyword" for mode in modes)
-    with judged_home(settings, judged, semantic=semantic) as (home, store):
+    with judged_home(settings, judged, semantic=semantic, keep=keep) as (home, store):
         service = SearchService.open(home, store, semantic=semantic)
         found: dict[str, Any] = runs(service, judged.queries, modes)
         if extra is not None:
