@@ -419,12 +419,14 @@ class KeywordIndex:
         return self._run(self._index.searcher(), tq, limit, offset, self._ranked(query))
 
     def admitted(self, query: Query, ids: list[str]) -> set[str]:
-        """Which of ``ids`` pass the query's filters and exclusions (its words are not asked for).
+        """Which of ``ids`` hold the query's phrases and pass its filters and exclusions (its words
+        are not asked for).
 
         For checking another engine's candidates: one term-set query, however many papers the
         filters or exclusions cover.
         """
         only = Query(
+            phrases=query.phrases,
             excluded=query.excluded,
             excluded_phrases=query.excluded_phrases,
             authors=query.authors,

@@ -189,10 +189,11 @@ class SearchService:
         return facets.mask(query.categories, query.since, query.until)
 
     def _nearest(self, qvec: np.ndarray, query: Query, k: int) -> list[Neighbour]:
-        """The vector search under the query's filters, without papers its exclusions leave out."""
+        """The vector search under the query's filters, without papers its exclusions leave out or
+        lacking one of its phrases (a phrase means these words in this order, in every mode)."""
         assert self.vectors is not None
         found = self.vectors.search(qvec, k, allow=topic_filter.with_topics(self._allow(query), query, self.vectors))
-        if query.excluded or query.excluded_phrases:
+        if query.phrases or query.excluded or query.excluded_phrases:
             admitted = self.keyword.admitted(query, [n.id for n in found])
             found = [n for n in found if n.id in admitted]
         return found
