@@ -153,7 +153,8 @@ class SearchService:
             mode = "keyword"
         if not query.has_text:  # filters alone: newest first, nothing to rank semantically
             mode = "keyword"
-        depth = max(DEPTH, offset + limit)
+        # keyword mode needs only its page: a top-10 union stops scoring sooner than a top-100 one
+        depth = offset + limit if mode == "keyword" else max(DEPTH, offset + limit)
         keyword_hits = [] if mode == "semantic" else self.keyword.search(query, limit=depth)
         qvec = self.embedder.embed_query(self._semantic_text(query)) if mode != "keyword" else None
         semantic_hits = [] if qvec is None else self._nearest(qvec, query, depth)
