@@ -13,6 +13,7 @@ from bench import (
     embed_bench,
     index_bench,
     ingest_bench,
+    judged_bench,
     recs_bench,
     search_bench,
     topics_bench,
@@ -27,16 +28,18 @@ def main() -> None:
     table = Table(title="figures (medians of repeated runs)", title_justify="left")
     for name in ("figure", "measured", "goal"):
         table.add_column(name)
-    for suite in (
+    suites = (
         ingest_bench,
         embed_bench,
         index_bench,
         search_bench,
+        judged_bench,
         web_bench,
         recs_bench,
         digest_bench,
         topics_bench,
-    ):
+    )
+    for suite in suites:
         started = time.perf_counter()
         rows = suite.run()
         for row in rows:

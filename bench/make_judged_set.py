@@ -9,6 +9,10 @@ Three kinds, so that neither keyword nor semantic search is favoured by construc
   remaining words dropped, as a description in other words.
 
 Run ``python -m bench.make_judged_set`` to write ``bench/data/known-item/{queries.jsonl,qrels.tsv}``.
+
+A fourth kind is kept in its own set, ``bench/data/known-author/``, so the known-item figures stay
+comparable with earlier runs: ``author``, the first author's surname and one content word of the
+title, as someone remembering who wrote it and roughly what about (same 200 papers, own seed).
 """
 
 from __future__ import annotations
@@ -22,7 +26,9 @@ import orjson
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "data" / "arxiv-2025-2026.jsonl.gz"
 OUT = Path(__file__).resolve().parent / "data" / "known-item"
+AUTHOR_OUT = Path(__file__).resolve().parent / "data" / "known-author"
 SEED = 20251118
+AUTHOR_SEED = 20260512
 PAPERS = 200
 
 STOP = set(
@@ -99,12 +105,39 @@ def _title_words(title: str, rng: random.Random) -> str | None:
     return " ".join(chosen)
 
 
+def _sample(corpus: Path, papers: int, rng: random.Random) -> list[dict]:
+    with gzip.open(corpus, "rb") as fh:
+        rows = [orjson.loads(line) for line in fh]
+    return rng.sample([r for r in rows if len(r["abstract"]) > 400], papers)
+
+
+def _write(out: Path, queries: list[dict], qrels: list[str]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "queries.jsonl").write_bytes(b"".join(orjson.dumps(q) + b"\n" for q in queries))
+    (out / "qrels.tsv").write_text("\n".join(qrels) + "\n")
+
+
+def build_author(corpus: Path = CORPUS, out: Path = AUTHOR_OUT, papers: int = PAPERS) -> int:
+    """Write the author-and-a-word set (the known-item set's papers); return the number of queries."""
+    sample = _sample(corpus, papers, random.Random(SEED))
+    rng = random.Random(AUTHOR_SEED)
+    queries, qrels = [], []
+    for paper in sample:
+        names = [w for w in _WORD.findall(_clean((paper.get("authors") or [""])[0]))]
+        words = [w for w in _WORD.findall(_clean(paper["title"])) if w.lower() not in STOP and len(w) > 3]
+        if not names or not words:
+            continue
+        qid = f"author-{paper['id']}"
+        queries.append({"query_id": qid, "text": f"{names[-1]} {rng.choice(words).lower()}", "kind": "author"})
+        qrels.append(f"{qid} {paper['id']} 1")
+    _write(out, queries, qrels)
+    return len(queries)
+
+
 def build(corpus: Path = CORPUS, out: Path = OUT, papers: int = PAPERS) -> int:
     """Write the query and relevance files; return the number of queries."""
     rng = random.Random(SEED)
-    with gzip.open(corpus, "rb") as fh:
-        rows = [orjson.loads(line) for line in fh]
-    sample = rng.sample([r for r in rows if len(r["abstract"]) > 400], papers)
+    sample = _sample(corpus, papers, rng)
     queries, qrels = [], []
     for paper in sample:
         made = {
@@ -117,11 +150,10 @@ def build(corpus: Path = CORPUS, out: Path = OUT, papers: int = PAPERS) -> int:
                 qid = f"{kind}-{paper['id']}"
                 queries.append({"query_id": qid, "text": text, "kind": kind})
                 qrels.append(f"{qid} {paper['id']} 1")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "queries.jsonl").write_bytes(b"".join(orjson.dumps(q) + b"\n" for q in queries))
-    (out / "qrels.tsv").write_text("\n".join(qrels) + "\n")
+    _write(out, queries, qrels)
     return len(queries)
 
 
 if __name__ == "__main__":
     print(f"{build()} queries written to {OUT}")
+    print(f"{build_author()} queries written to {AUTHOR_OUT}")

@@ -15,8 +15,8 @@ How each figure is measured, and why:
   (duplicates tie).  With filters, the exact side ranks every paper the filter admits.
 * Build time: ``VectorIndex.catch_up`` into an empty folder, reading the vectors from the store.
 * Memory: RSS of a fresh process that opened both indices and ran every query in every mode.
-* Ranking quality: nDCG@10 / MAP / Recall@100 on the judged set, as ``paperboy eval`` computes
-  them, plus the fusion study that chose the hybrid ranking (see ``paperboy/services/search.py``).
+* Ranking quality (the known-item set among them) is measured by ``bench/judged_bench.py``, on
+  this same home, against plain BM25 and naive RRF computed in the same run.
 * 1M papers: a replicated store, the corpus 8.5 times over with new ids, each copy's abstract
   less a random 15 % of its words (exact copies would tie in BM25) and jittered real vectors
   (see ``build_million_home``).
@@ -50,18 +50,17 @@ import zlib
 from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from paperboy.config import Settings, load_settings
 from paperboy.indices import vector as vector_module
 from paperboy.indices.embedding import Embedder, model_label
-from paperboy.indices.keyword import Hit, KeywordIndex
+from paperboy.indices.keyword import KeywordIndex
 from paperboy.indices.query import parse_query
 from paperboy.indices.vector import VectorIndex
 from paperboy.services import search as search_module
-from paperboy.services.evaluation import evaluate, load_qrels, load_queries
+from paperboy.services.evaluation import load_queries
 from paperboy.services.search import MODES, SearchService
 from paperboy.store import Store
 from paperboy.store import schema as t
@@ -463,78 +462,6 @@ def memory_rows(home: Path) -> list[Row]:
     ]
 
 
-# -- ranking quality ----------------------------------------------------------------------------
-def quality_rows(service: SearchService) -> list[Row]:
-    """nDCG@10, MAP and Recall@100 per mode on the judged known-item set (as ``paperboy eval`` does)."""
-    qrels = load_qrels(JUDGED / "qrels.tsv")
-    asked = judged_queries()
-    rows = []
-    for mode in ("keyword", "semantic", "hybrid"):
-        run = {qid: [r.id for r in service.search(text, mode=mode, limit=100).results] for qid, text in asked}
-        s = evaluate(run, qrels)
-        goal = ">= max(keyword, semantic) nDCG@10" if mode == "hybrid" else ""
-        rows.append(
-            (
-                f"{mode}: nDCG@10 / MAP / Recall@100 ({s.queries} judged queries)",
-                f"{s.ndcg10:.4f} / {s.map:.4f} / {s.recall100:.4f}",
-                goal,
-            )
-        )
-    return rows
-
-
-def _rankings(service: SearchService, text: str) -> tuple[list[Hit], list[tuple[str, float]], dict[str, float]]:
-    """The two top-``DEPTH`` rankings hybrid search fuses, and every candidate's cosine to the query."""
-    query = parse_query(text)
-    keyword = service.keyword.search(query, limit=search_module.DEPTH)
-    assert service.vectors is not None and service.embedder is not None
-    qvec = service.embedder.embed_query(service._semantic_text(query))
-    semantic = [(n.id, n.score) for n in service._nearest(qvec, query, search_module.DEPTH)]
-    cosine = dict(semantic)
-    cosine |= service.vectors.similarities(qvec, [h.id for h in keyword if h.id not in cosine])
-    return keyword, semantic, cosine
-
-
-def _rrf(keyword: list[Hit], semantic: list[tuple[str, float]], k: int, w_keyword: float = 1.0) -> list[str]:
-    """Reciprocal rank fusion (the former hybrid ranking was k=60, equal weights)."""
-    fused: dict[str, float] = {}
-    for weight, ranking in ((w_keyword, [h.id for h in keyword]), (1.0, [pid for pid, _ in semantic])):
-        for i, pid in enumerate(ranking):
-            fused[pid] = fused.get(pid, 0.0) + weight / (k + i + 1)
-    return sorted(fused, key=lambda pid: -fused[pid])
-
-
-def fusion_rows(service: SearchService) -> list[Row]:
-    """nDCG@10 of fusion alternatives on the judged set, from the same two rankings hybrid fuses.
-
-    Each also on the two halves of the judged papers, so a choice that only fits one half shows.
-    """
-    qrels = load_qrels(JUDGED / "qrels.tsv")
-    asked = judged_queries()
-    ranked = {qid: _rankings(service, text) for qid, text in asked}
-    papers = sorted({next(iter(judged)) for judged in qrels.values()})
-    half = set(papers[::2])
-    first = {q: j for q, j in qrels.items() if next(iter(j)) in half}
-    second = {q: j for q, j in qrels.items() if next(iter(j)) not in half}
-    current = search_module.KEYWORD_WEIGHT
-    systems: dict[str, Callable[[Any], list[str]]] = {
-        "keyword": lambda r: [h.id for h in r[0]],
-        "semantic": lambda r: [pid for pid, _ in r[1]],
-        "RRF k=60 (the former hybrid)": lambda r: _rrf(r[0], r[1], 60),
-        "RRF k=10": lambda r: _rrf(r[0], r[1], 10),
-        "RRF k=60, keyword weighted x5": lambda r: _rrf(r[0], r[1], 60, 5.0),
-    }
-    for weight in sorted({0.3, current, 0.6, 0.8}):
-        name = f"{weight:g} * BM25/best + {1 - weight:g} * cosine" + (" (hybrid now)" if weight == current else "")
-        systems[name] = lambda r, w=weight: [pid for pid, _ in search_module.fuse(r[0], r[2], w)]
-    rows = []
-    for name, system in systems.items():
-        run = {qid: system(r) for qid, r in ranked.items()}
-        scores = [evaluate(run, judged).ndcg10 for judged in (qrels, first, second)]
-        rows.append((f"fusion study: {name}, nDCG@10 (halves)", "{:.4f} ({:.4f} / {:.4f})".format(*scores), ""))
-    return rows
-
-
 # -- 1M papers ----------------------------------------------------------------------------------
 def _million_key(home: Path) -> str:
     parts = [home.name, MILLION, MILLION_RECIPE, JITTER, vector_module.M, vector_module.EF_CONSTRUCTION]
@@ -683,22 +610,55 @@ def _timed(rows: list[Row], name: str, fn: Callable[[], list[Row]]) -> None:
     print(f"search bench: {name} took {time.perf_counter() - start:.0f} s", file=sys.stderr)
 
 
+def keyword_only_rows() -> list[Row]:
+    """Keyword latency over the corpus when no embedded home is at hand (``PAPERBOY_BENCH_EMBED=0``,
+    or none could be made): a keyword-only home, imported once and kept in ``CACHE_ROOT``."""
+    home = CACHE_ROOT / f"keyword-only-{_cache_key(_settings(CACHE_ROOT))}"
+    if not (home / READY).exists():
+        home.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "paperboy", "--home", str(home), "ingest", "jsonl", str(CORPUS)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        (home / READY).write_text(json.dumps({"keyword_only": True}))
+    settings = _settings(home)
+    with Store.open(settings) as store:
+        service = SearchService.open(settings, store, semantic=False)
+        queries = latency_queries()
+        load = os.getloadavg()[0]
+        times = time_queries(service, queries, ("keyword",))["keyword"]
+        load = max(load, os.getloadavg()[0])
+        papers = len(service.keyword)
+    narrowed = [times[i] for i, q in enumerate(queries) if _narrowed(q)]
+    label = f"keyword query latency, {papers:,} papers, {len(queries)} queries (keyword-only home)"
+    return [
+        (f"{label}, p50 / p99", f"{_pct(times, 50):.1f} / {_pct(times, 99):.1f} ms", "p50 <= 5 ms"),
+        (
+            f"keyword, the {len(narrowed)} queries with filters or exclusions, p50 / max",
+            f"{_pct(narrowed, 50):.1f} / {max(narrowed):.1f} ms",
+            "",
+        ),
+        ("machine load (1-min average) while timing queries, highest seen", f"{load:.1f}", ""),
+    ]
+
+
 def _served_rows(rows: list[Row], settings: Settings, store: Store, embedder: Embedder) -> None:
     """The figures that query the 118k home's own indices (built on first use, then kept)."""
     service = SearchService.open(settings, store, embedder=embedder)
     _timed(rows, "latency", lambda: latency_rows(service, latency_queries()))
     _timed(rows, "ANN recall", lambda: recall_rows(service, store))
-    _timed(rows, "ranking quality", lambda: quality_rows(service))
-    _timed(rows, "fusion study", lambda: fusion_rows(service))
 
 
 def run() -> list[Row]:
     """Measure and return rows of (figure, value, goal)."""
     if not CORPUS.exists():
         return [("search benchmarks", "skipped: no ../shared/data corpus", "")]
-    home, how = prepared_home()
+    home, how = prepared_home(build=os.environ.get("PAPERBOY_BENCH_EMBED", "1") != "0")
     if home is None:
-        return [("search benchmarks", f"skipped: {how}", "")]
+        rows = [("search benchmarks needing vectors", f"skipped: {how}", "")]
+        _timed(rows, "keyword latency", keyword_only_rows)
+        return rows
     rows: list[Row] = [("search home (118k papers, embedded)", how, "")]
     load_before = os.getloadavg()[0]
     settings = _settings(home)

@@ -83,3 +83,19 @@ def test_index_search_similar_batch_and_eval(tmp_path):
     scores = run(home, "eval", "--queries", str(queries), "--qrels", str(qrels))
     assert scores.returncode == 0, scores.stderr
     assert all(mode in scores.stdout for mode in ("hybrid", "keyword", "semantic")) and "nDCG@10" in scores.stdout
+
+
+def test_eval_over_a_judged_directory(tmp_path):
+    from support.judged import judged_dir
+
+    home = tmp_path / "h"
+    out = run(home, "eval", "--judged", str(judged_dir(tmp_path)), "--mode", "keyword", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout.splitlines()[-1])
+    assert result == {"queries": 2, "judged": 2, "scores": {"keyword": {"ndcg10": 1.0, "map": 1.0, "recall100": 1.0}}}
+    assert not home.exists() or not (home / "paperboy.db").exists()  # imported elsewhere, not into the home
+
+    missing = run(home, "eval", "--judged", str(tmp_path / "nowhere"))
+    assert missing.returncode == 1 and "not a directory" in missing.stderr and "Traceback" not in missing.stderr
+    assert run(home, "eval", "--judged", str(tmp_path), "--queries", "q.jsonl").returncode == 2
+    assert run(home, "eval").returncode == 2

@@ -157,3 +157,36 @@ def test_fusion_weighs_bm25_against_the_best_hit_and_cosine():
 def test_hybrid_explains_keyword_only_candidates_with_their_cosine(service):
     page = service.search("grasping", mode="hybrid", limit=10)
     assert page.results and all(r.semantic_score is not None for r in page.results)
+
+
+def test_a_long_question_finds_the_papers_sharing_most_of_its_words(service):
+    # no paper holds every word of the question ("arm", "learn", "objects" and "unseen" are in
+    # 2501.00004; "trial" and "error" in both robot papers; "tabletop" and "gripper" nowhere)
+    question = "can a robot arm learn to pick up unseen objects on a tabletop by trial and error with a gripper?"
+    assert service.keyword.search(question, every_word=True) == []
+    for mode in ("keyword", "hybrid"):
+        found = ids(service.search(question, mode=mode, limit=3))
+        assert found[:2] == ["2501.00004", "2501.00005"], mode
+
+
+def test_a_title_finds_its_paper_first_in_every_mode(service):
+    for pid, title, *_ in PAPERS:
+        for mode in ("keyword", "hybrid", "semantic"):
+            assert ids(service.search(title, mode=mode, limit=1)) == [pid], (mode, title)
+    # half a title, words shuffled, still finds it by keywords and in hybrid
+    for mode in ("keyword", "hybrid"):
+        assert ids(service.search("inference transformer phones", mode=mode, limit=1)) == ["2501.00003"]
+
+
+def test_phrases_exclusions_and_filters_hold_in_hybrid_ranking(service):
+    # a phrase must match: papers with its words apart do not qualify
+    for mode in ("hybrid", "semantic", "keyword"):
+        assert set(ids(service.search('"trial and error" robot', mode=mode))) == {"2501.00004", "2501.00005"}, mode
+    assert ids(service.search('"error and trial"', mode="hybrid")) == []
+    # an exclusion removes a paper from both rankings, however well it matches
+    assert "2501.00005" not in ids(service.search("robots grasp objects -rewards", mode="hybrid"))
+    # filters admit only their papers, whatever the words say
+    page = service.search("robots grasping cat:cs.LG", mode="hybrid")
+    assert ids(page)[0] == "2501.00005" and all("cs.LG" in r.paper["categories"] for r in page.results)
+    page = service.search("robots until:2025-01-31", mode="hybrid")
+    assert ids(page)[0] == "2501.00004" and all(r.paper["announced"] <= "2025-01-31" for r in page.results)

@@ -11,7 +11,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from paperboy.cli.common import console, open_store
+from paperboy.cli.common import console, open_store, settings_from
 from paperboy.services.evaluation import Scores, evaluate, load_qrels, load_queries
 from paperboy.services.search import MODES, Result, SearchService
 
@@ -205,25 +205,60 @@ def similar_command(
         _print(results, f"papers like {paper_id}")
 
 
-def eval_command(
-    ctx: typer.Context,
-    queries: Annotated[Path, typer.Option("--queries", help='JSON lines {"query_id", "text"}.')],
-    qrels: Annotated[Path, typer.Option("--qrels", help="Lines: query_id doc_id relevance.")],
-    modes: Annotated[list[str] | None, typer.Option("--mode", help="Modes to compare (default: all three).")] = None,
-) -> None:
-    """nDCG@10, MAP and Recall@100 of each search mode over judged queries."""
-    modes = modes or list(MODES)
-    judged = load_qrels(qrels)
-    asked = load_queries(queries)
-    with open_store(ctx) as store:
-        service = SearchService.open(store.settings, store)  # type: ignore[arg-type]
-        scores: dict[str, Scores] = {}
-        for mode in modes:
-            run = {qid: [r.id for r in service.search(text, mode=mode, limit=100).results] for qid, text in asked}
-            scores[mode] = evaluate(run, judged)
-    table = Table(title=f"{len(asked)} queries, {next(iter(scores.values())).queries} judged", title_justify="left")
-    for name in ("mode", "nDCG@10", "MAP", "Recall@100"):
+def _score_table(title: str, scores: dict[str, Scores]) -> Table:
+    table = Table(title=title, title_justify="left")
+    for name in ("mode", "nDCG@10", "MAP@100", "Recall@100"):
         table.add_column(name, justify="right")
     for mode, s in scores.items():
         table.add_row(mode, f"{s.ndcg10:.4f}", f"{s.map:.4f}", f"{s.recall100:.4f}")
-    console.print(table)
+    return table
+
+
+def eval_command(
+    ctx: typer.Context,
+    judged: Annotated[
+        Path | None,
+        typer.Option(
+            "--judged",
+            help="A judged directory (docs.jsonl[.gz], queries.jsonl, qrels.tsv): imported into a throw-away "
+            "home, indexed and measured there; the store is not touched.",
+        ),
+    ] = None,
+    queries: Annotated[
+        Path | None, typer.Option("--queries", help='JSON lines {"query_id", "text"}, against the store.')
+    ] = None,
+    qrels: Annotated[Path | None, typer.Option("--qrels", help="Lines: query_id doc_id relevance.")] = None,
+    modes: Annotated[list[str] | None, typer.Option("--mode", help="Modes to compare (default: all three).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """nDCG@10, MAP@100 and Recall@100 (graded) of each search mode over judged queries."""
+    from paperboy.services.judged import evaluate_judged, runs
+    from paperboy.sources.record import SourceError
+
+    modes = modes or list(MODES)
+    for mode in modes:
+        if mode not in MODES:
+            raise typer.BadParameter(f"mode must be one of {', '.join(MODES)}", param_hint="--mode")
+    if (judged is None) == (queries is None and qrels is None) or (judged is None and None in (queries, qrels)):
+        raise typer.BadParameter("give --judged DIR, or both --queries and --qrels")
+    try:
+        if judged is not None:
+            console.print(f"importing and indexing {judged} in a throw-away home…", style="dim")
+            found, scores = evaluate_judged(settings_from(ctx), judged, modes)
+            asked, title = len(found.queries), f"{found.name}: {len(found.queries)} queries"
+        else:
+            assert queries is not None and qrels is not None
+            judgements, questions = load_qrels(qrels), load_queries(queries)
+            with open_store(ctx) as store:
+                service = SearchService.open(store.settings, store)  # type: ignore[arg-type]
+                scores = {mode: evaluate(run, judgements) for mode, run in runs(service, questions, modes).items()}
+            asked, title = len(questions), f"{len(questions)} queries"
+    except SourceError as exc:
+        _err(f"error: {exc}")
+        raise typer.Exit(1) from None
+    judged_count = next(iter(scores.values())).queries
+    if as_json:
+        table = {m: {"ndcg10": v.ndcg10, "map": v.map, "recall100": v.recall100} for m, v in scores.items()}
+        typer.echo(orjson.dumps({"queries": asked, "judged": judged_count, "scores": table}))
+        return
+    console.print(_score_table(f"{title}, {judged_count} judged", scores))

@@ -7,7 +7,7 @@ word or a warning, never an exception.
 
 Syntax (see ``SYNTAX_HELP``)::
 
-    diffusion transformer            all words must match (any order, any field)
+    diffusion transformer            ranked by BM25: any word may match, papers with more (and rarer) words first
     "state space model"              a phrase: these words in this order
     -survey   NOT survey   -"a b"    exclude a word or a phrase
     author:lecun  author:"Yann LeCun"   author filter (repeatable: all must be co-authors)
@@ -33,7 +33,7 @@ MAX_WORD = 80
 MAX_CHARS = 20_000
 
 SYNTAX_HELP = """\
-words            all must match (title, abstract, authors); if none match all, any word does
+words            ranked by BM25 over title, abstract and authors: more of the words (and rarer ones) first
 "a phrase"       the words in this order
 -word, -"a b"    leave out papers with the word or phrase (NOT word works too)
 author:NAME      author:"First Last" or a surname; repeat for co-authors (all must match)

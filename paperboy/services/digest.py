@@ -283,7 +283,8 @@ class DigestBuilder:
             hits = window.searches.get(text)
             if hits is None:
                 query = parse_query(text, since=bounds[2])
-                hits = [h.id for h in self.keyword.search(query, limit=SEARCH_DEPTH) if h.id in window.papers]
+                found = self.keyword.search(query, limit=SEARCH_DEPTH, every_word=True)  # an alert is a filter
+                hits = [h.id for h in found if h.id in window.papers]
                 window.searches[text] = hits
             hit_lists.append((text, hits))
         out: list[str] = []

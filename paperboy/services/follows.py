@@ -219,7 +219,7 @@ def matches(store: Store, rows: list[dict[str, Any]], since: str, keyword: Any) 
     if keyword is not None:
         for r in rows:
             if r["kind"] == "search":
-                for hit in keyword.search(parse_query(r["target"], since=since), limit=SEARCH_DEPTH):
+                for hit in keyword.search(parse_query(r["target"], since=since), limit=SEARCH_DEPTH, every_word=True):
                     add(hit.id, f"“{r['label']}”")
     for r in rows:
         if r["kind"] == "topic":
