@@ -10,6 +10,7 @@ import feedparser
 import pytest
 from fastapi.testclient import TestClient
 from lxml import etree
+from support.backend import fresh_url
 from support.loopback import Loopback, Reply
 from support.web import (
     DAYS,
@@ -416,6 +417,7 @@ def hostile(tmp_path_factory):
             http_timeout=2.0,
             page_cache_seconds=0,
             arxiv_api_url=srv.url("/api/query"),
+            database_url=fresh_url(),
         )
         with running_app(settings) as web:
             client, auth = _user(web, "alice")

@@ -95,8 +95,8 @@ class Store:
     @classmethod
     def open(cls, settings: Settings) -> Store:
         """Open (creating and migrating if needed) the store a settings object names."""
-        if not settings.database_url:
-            Path(settings.home).mkdir(parents=True, exist_ok=True)
+        # The home holds settings, index files and mail even when the store is elsewhere (PostgreSQL).
+        Path(settings.home).mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.db_url)
         migrate(engine)
         return cls(engine, settings)
