@@ -8,7 +8,7 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, ColumnElement, Connection, Table, bindparam, func, literal_column, select
+from sqlalchemy import JSON, ColumnElement, Connection, Table, bindparam, func, literal_column, select, text
 
 
 def insert_for(conn: Connection) -> Any:
@@ -100,6 +100,23 @@ def in_values(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnEle
         table = func.json_each(bindparam(None, orjson.dumps(list(values)).decode())).table_valued("value")
         return column.in_(select(literal_column("value")).select_from(table))
     return column.in_(list(values))
+
+
+def lock(conn: Connection, *names: str) -> None:
+    """Serialize the transactions that decide on the same thing (a count under a limit, the next
+    ``seq``) until this one ends.
+
+    PostgreSQL (READ COMMITTED) lets two transactions count the same rows and both act on the
+    count; a transaction-scoped advisory lock per name (in sorted order, so two transactions
+    never wait for each other) makes the second wait and count again.  SQLite has one writer at
+    a time: a write that changes nothing takes that lock now, before the reads the decision rests
+    on (Python's sqlite3 begins a transaction only at the first write).
+    """
+    if conn.dialect.name == "postgresql":
+        for name in sorted(set(names)):
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:name, 0))"), {"name": name})
+    else:
+        conn.execute(text("UPDATE counters SET value = value WHERE name = '#lock'"))
 
 
 def insert_ignore_statement(conn: Connection, table: Any, keys: list[str]) -> Any:
