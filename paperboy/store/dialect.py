@@ -44,7 +44,8 @@ def insert_ignore(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]
     if not rows:
         return 0
     stmt = insert_for(conn)(table).on_conflict_do_nothing(index_elements=list(keys))
-    return conn.execute(stmt, list(rows)).rowcount
+    # SQLAlchemy reports an INSERT's row count only when asked to (on psycopg it is -1 otherwise)
+    return conn.execute(stmt.execution_options(preserve_rowcount=True), list(rows)).rowcount
 
 
 def bulk_insert(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:

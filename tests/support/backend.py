@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import os
 import threading
+from pathlib import Path
 
 import pytest
 from sqlalchemy.engine import make_url
@@ -32,6 +34,10 @@ _names = itertools.count(1)
 
 def on_postgres() -> bool:
     return BACKEND == "postgres"
+
+
+def on_sqlite() -> bool:
+    return BACKEND == "sqlite"
 
 
 def server() -> TempPostgres:
@@ -69,6 +75,12 @@ def replace(url: str, template: str) -> None:
     pg = server()
     pg.drop_database(name)
     pg.create_database(name, template)
+
+
+def store_url(home: Path) -> str:
+    """The URL of the store a home's processes open in this test: this test's PostgreSQL database,
+    else the home's SQLite file."""
+    return os.environ.get("PAPERBOY_DATABASE_URL") or f"sqlite:///{home / 'paperboy.db'}"
 
 
 def stop() -> None:
