@@ -31,6 +31,7 @@ from paperboy.store.notes import Notes
 from paperboy.store.owners import owner_gone
 from paperboy.store.people import People
 from paperboy.store.rows import as_dict
+from paperboy.store.secrets import Secrets
 from paperboy.store.submissions import Submissions
 from paperboy.store.subscriptions import Subscriptions
 from paperboy.store.topics import TopicStore
@@ -90,6 +91,8 @@ class Store:
         self.limits = Limits(engine)
         #: Submissions by arXiv id, with the state of their fetch (the daily cap counts them).
         self.submissions = Submissions(engine)
+        #: Values every process must share (the key that signs mailed links).
+        self.secrets = Secrets(engine)
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
