@@ -33,7 +33,7 @@ def _server():  # noqa: ANN202 - tests/support/postgres.TempPostgres
     sys.path.insert(0, str(REPO / "tests"))
     from support.postgres import TempPostgres
 
-    return TempPostgres()
+    return TempPostgres(durable=True)  # fsync and synchronous commits on, as an installation runs
 
 
 def _sample(path: Path, n: int, skip: int = 0) -> Path:

@@ -189,3 +189,23 @@ def test_one_list_of_paper_columns():
     assert set(row) == {"id", *CONTENT}
     assert set(PAPER_FIELDS) == {"id", *CONTENT} - set(BOOKKEEPING)
     assert set(CONTENT) <= set(t.papers.c.keys())
+
+
+def test_bulk_paths_keep_every_character(store):
+    """The bulk inserts (COPY on PostgreSQL, executemany on SQLite) store text exactly: tabs,
+    newlines, backslashes, quotes, TeX and non-Latin letters, None and booleans."""
+    tricky = 'A\ttab, a\nnewline, a \\backslash, \\N, "quotes", $\\alpha$, Ünïcødé, 数学, \r'
+    out = store.ingest(
+        "jsonl",
+        "a",
+        [
+            rec(id="2501.00100", title=tricky, abstract=tricky, authors=[tricky, "B. Author"], categories=["cs.LG"]),
+            rec(id="2501.00101", title="Plain", comment=None),
+        ],
+    )
+    assert out.new == 2
+    paper = store.get_paper("2501.00100")
+    assert paper["abstract"] == tricky.strip() and paper["comment"] is None and paper["is_arxiv"] is True
+    assert store.papers_by_author(tricky)[0]["id"] == "2501.00100"
+    store.put_vectors("m", [("2501.00100", paper["seq"], b"\x00\\\t\n\xff" * 3)])
+    assert [row[2] for page in store.iter_vectors("m") for row in page] == [b"\x00\\\t\n\xff" * 3]

@@ -8,7 +8,19 @@ from operator import itemgetter
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, ColumnElement, Connection, Table, bindparam, func, literal_column, select, text
+from sqlalchemy import (
+    JSON,
+    ColumnElement,
+    Connection,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    func,
+    literal_column,
+    select,
+    text,
+)
 
 
 def insert_for(conn: Connection) -> Any:
@@ -109,11 +121,29 @@ def insert_tuples(conn: Connection, table: Table, columns: Sequence[str], rows: 
     conn.exec_driver_sql(str(compiled), list(params))
 
 
-def _copy(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
-    """PostgreSQL: ``COPY … FROM STDIN`` in the connection's transaction.
+def _copy_text(value: Any) -> str:
+    """One value as COPY's text format writes it (a backslash, tab, newline or carriage return
+    inside a value escaped)."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, str):
+        if "\\" in value:  # (str.replace is several times faster than str.translate here)
+            value = value.replace("\\", "\\\\")
+        if "\t" in value or "\n" in value or "\r" in value:
+            return value.replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+        return value
+    if value is True or value is False:
+        return "t" if value else "f"
+    if isinstance(value, bytes | bytearray | memoryview):
+        return "\\\\x" + bytes(value).hex()
+    return str(value)
 
-    Why: psycopg's ``executemany`` still runs one INSERT per row; COPY streams them all, and made
-    the import into PostgreSQL as fast as into SQLite (bench/postgres_bench.py).
+
+def _copy(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """PostgreSQL: ``COPY … FROM STDIN`` in the connection's transaction, the rows formatted here.
+
+    Why: psycopg's ``executemany`` still runs one INSERT per row, and its ``write_row`` adapts
+    each value on its own; formatting COPY's text format here took a quarter of the time.
     """
     from psycopg import sql
 
@@ -121,19 +151,27 @@ def _copy(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence
         sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
     raw = conn.connection.driver_connection
+    text_of = _copy_text
     with raw.cursor() as cursor, cursor.copy(statement) as copy:  # type: ignore[union-attr]
-        for row in rows:
-            copy.write_row(row)
+        for start in range(0, len(rows), 5000):
+            chunk = rows[start : start + 5000]
+            copy.write("".join("\t".join(map(text_of, row)) + "\n" for row in chunk).encode())
 
 
 def in_values(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
-    """``column IN values`` for a long list: one JSON parameter on SQLite, a plain list elsewhere.
+    """``column IN values`` for a long list of strings: one JSON parameter on SQLite, one array
+    parameter on PostgreSQL (``= ANY(…)``).
 
-    Why: compiling an expanding ``IN`` with thousands of parameters costs more than the query.
+    Why: compiling an expanding ``IN`` with thousands of parameters costs more than the query
+    (on PostgreSQL, 10,000 ids took 0.6 s to bind and plan, the array a few milliseconds).
     """
     if conn.dialect.name == "sqlite":
         table = func.json_each(bindparam(None, orjson.dumps(list(values)).decode())).table_valued("value")
         return column.in_(select(literal_column("value")).select_from(table))
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return column == any_(bindparam(None, list(values), type_=ARRAY(Text())))
     return column.in_(list(values))
 
 

@@ -43,12 +43,14 @@ def _free_port() -> int:
 class TempPostgres:
     """One PostgreSQL server in a temporary folder, started by ``start`` and removed by ``stop``."""
 
-    def __init__(self, max_connections: int = 300) -> None:
+    def __init__(self, max_connections: int = 300, durable: bool = False) -> None:
         self.bindir = _bindir()
         self.root = Path(tempfile.mkdtemp(prefix="paperboy-pg-"))
         self.data = self.root / "data"
         self.port = 0
         self.max_connections = max_connections
+        #: Keep PostgreSQL's default durability (the benchmarks: as a real installation runs it).
+        self.durable = durable
         self._as_root = os.geteuid() == 0
 
     # -- running programs as the server's owner ----------------------------------------------
@@ -66,19 +68,16 @@ class TempPostgres:
         if self._as_root:
             shutil.chown(self.root, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8")
-        options = " ".join(
-            f"-c {k}={v}"
-            for k, v in {
-                "listen_addresses": "127.0.0.1",
-                "unix_socket_directories": str(self.data),
-                "fsync": "off",
-                "synchronous_commit": "off",
-                "full_page_writes": "off",
-                "max_connections": self.max_connections,
-                "shared_buffers": "128MB",
-                "max_wal_size": "2GB",
-            }.items()
-        )
+        settings: dict[str, object] = {
+            "listen_addresses": "127.0.0.1",
+            "unix_socket_directories": str(self.data),
+            "max_connections": self.max_connections,
+            "shared_buffers": "128MB",
+            "max_wal_size": "2GB",
+        }
+        if not self.durable:
+            settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
+        options = " ".join(f"-c {k}={v}" for k, v in settings.items())
         for attempt in range(5):
             self.port = _free_port()
             try:
