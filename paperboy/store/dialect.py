@@ -192,6 +192,17 @@ def lock(conn: Connection, *names: str) -> None:
         conn.execute(text("UPDATE counters SET value = value WHERE name = '#lock'"))
 
 
+def batch_commit(conn: Connection) -> None:
+    """Let this transaction's commit return before its WAL reaches the disk (PostgreSQL).
+
+    For import batches only: SQLite's WAL mode with ``synchronous=NORMAL`` does the same for
+    every commit.  A crash of the machine may then lose the last batches committed, never
+    corrupt anything; running the import again restores them (as after ``kill -9``).
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL synchronous_commit TO off"))
+
+
 def insert_ignore_statement(conn: Connection, table: Any, keys: list[str]) -> Any:
     """``INSERT … ON CONFLICT (keys) DO NOTHING`` for the connection's backend."""
     return insert_for(conn)(table).on_conflict_do_nothing(index_elements=keys)

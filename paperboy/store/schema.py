@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -95,15 +96,27 @@ papers = Table(
 Index("ix_papers_doi_key", func.lower(papers.c.doi))
 
 # Link tables are clustered on the column they are searched by (one B-tree each, no rowid):
-# an author's papers, a category's papers, a paper's sources.
+# an author's papers, a category's papers, a paper's sources.  They are written only in the
+# transaction that writes their paper, which also deletes them with it (store/ingest.py), so their
+# foreign key is never checked: SQLite runs with foreign keys off, and PostgreSQL does not get
+# the constraint (checking it cost as much server time as inserting the rows; migration 0012).
+#: Tables whose foreign key to ``papers`` exists on SQLite only.
+SQLITE_ONLY_FOREIGN_KEYS = ("paper_authors", "paper_categories", "paper_sources")
+
+
+def _paper_link() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["paper_id"], ["papers.id"], ondelete="CASCADE").ddl_if(dialect="sqlite")
+
+
 paper_authors = Table(
     "paper_authors",
     metadata,
     #: Normalized name: one author page per key.
     Column("author_key", Text, primary_key=True),
-    Column("paper_id", Chars(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Chars(64), primary_key=True),
     #: Place in the paper's author list; the display name is ``papers.authors[position]``.
     Column("position", Integer, primary_key=True),
+    _paper_link(),
     sqlite_with_rowid=False,
 )
 
@@ -111,20 +124,22 @@ paper_categories = Table(
     "paper_categories",
     metadata,
     Column("category", Chars(32), primary_key=True),
-    Column("paper_id", Chars(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Chars(64), primary_key=True),
     Column("is_primary", Boolean, nullable=False),
+    _paper_link(),
     sqlite_with_rowid=False,
 )
 
 paper_sources = Table(
     "paper_sources",
     metadata,
-    Column("paper_id", Chars(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Chars(64), primary_key=True),
     Column("source", Chars(16), primary_key=True),
     #: Hash of the last record this source gave: an identical record is "unchanged" at once.
     Column("record_hash", Chars(32)),
     Column("first_seen", Chars(20), nullable=False),
     Column("last_seen", Chars(20), nullable=False),
+    _paper_link(),
     sqlite_with_rowid=False,
 )
 
