@@ -8,7 +8,16 @@ import time
 from rich.console import Console
 from rich.table import Table
 
-from bench import digest_bench, embed_bench, ingest_bench, recs_bench, search_bench, topics_bench, web_bench
+from bench import (
+    digest_bench,
+    embed_bench,
+    ingest_bench,
+    postgres_bench,
+    recs_bench,
+    search_bench,
+    topics_bench,
+    web_bench,
+)
 
 
 def main() -> None:
@@ -18,7 +27,9 @@ def main() -> None:
     table = Table(title="figures (medians of repeated runs)", title_justify="left")
     for name in ("figure", "measured", "goal"):
         table.add_column(name)
-    for suite in (ingest_bench, embed_bench, search_bench, web_bench, recs_bench, digest_bench, topics_bench):
+    suites = (ingest_bench, postgres_bench, embed_bench, search_bench, web_bench, recs_bench, digest_bench)
+    suites += (topics_bench,)
+    for suite in suites:
         started = time.perf_counter()
         rows = suite.run()
         for row in rows:
