@@ -31,9 +31,11 @@ run: install
 	fi
 	$(BIN)/paperboy --home "$(HOME_DIR)" serve --host $(HOST) --port $(PORT)
 
-## test: lint and run the test suite
+## test: lint, then the test suite on SQLite and again on PostgreSQL (a server the suite starts
+## itself from Debian's postgresql package: initdb and pg_ctl in a temporary folder)
 test: install lint
 	$(BIN)/pytest -q
+	$(BIN)/pytest -q --backend postgres
 
 lint: install
 	$(BIN)/ruff check paperboy tests bench

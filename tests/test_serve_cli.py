@@ -19,7 +19,10 @@ from support.web import running_app
 
 from paperboy.config import load_settings
 
-ENV = {**os.environ, "COLUMNS": "200", "PAPERBOY_DIGEST_SCHEDULE": "0"}
+
+def _env() -> dict[str, str]:
+    """The test's environment when the server starts (on PostgreSQL, the test's database)."""
+    return {**os.environ, "COLUMNS": "200", "PAPERBOY_DIGEST_SCHEDULE": "0"}
 
 
 def _serve(home: Path, port: int) -> subprocess.Popen[str]:
@@ -39,7 +42,7 @@ def _serve(home: Path, port: int) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=ENV,
+        env=_env(),
     )
 
 
@@ -73,7 +76,7 @@ def test_a_second_server_on_the_same_home_is_refused(server):
         [sys.executable, "-m", "paperboy", "--home", str(home), "serve", "--port", str(free_port()), "--no-index"],
         capture_output=True,
         text=True,
-        env=ENV,
+        env=_env(),
         timeout=60,
     )
     assert second.returncode == 1
@@ -90,7 +93,7 @@ def test_a_port_in_use_is_said_before_anything_starts(tmp_path):
             [sys.executable, "-m", "paperboy", "--home", str(tmp_path / "home"), "serve", "--port", str(port)],
             capture_output=True,
             text=True,
-            env=ENV,
+            env=_env(),
             timeout=60,
         )
     assert done.returncode == 1
