@@ -159,3 +159,43 @@ def test_kill_9_mid_import_then_resume(tmp_path):
         new, unchanged = conn.execute(text("SELECT new, unchanged FROM ingest_runs ORDER BY id DESC")).first()
     engine.dispose()
     assert (new, unchanged) == (30000 - done, done)
+
+
+def test_two_imports_at_once_into_one_store(tmp_path):
+    """Two `paperboy ingest` processes into the same store at the same moment, with 1,000 papers in
+    common: both complete, every paper is stored once with a seq of its own (they used to take the
+    same ``max(seq) + 1``: a UNIQUE error on SQLite, a UniqueViolation on PostgreSQL)."""
+    first, second = tmp_path / "a.jsonl.gz", tmp_path / "b.jsonl.gz"
+    write_corpus(first, 3000)
+    write_corpus(second, 3000, start=2000)
+    home = tmp_path / "h"
+    run(home, "stats")  # the store exists before the race (opening a new store at once is tested below)
+    env = {**os.environ, "PAPERBOY_BATCH_SIZE": "250"}  # many batches, so the two interleave
+    procs = [
+        subprocess.Popen(
+            [*PAPERBOY, "--home", str(home), "ingest", "jsonl", str(path)], env=env, stderr=subprocess.PIPE
+        )
+        for path in (first, second)
+    ]
+    errors = [proc.communicate(timeout=240)[1].decode() for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors
+    engine = create_engine(store_url(home))
+    with engine.connect() as conn:
+        counts = conn.execute(text("SELECT count(*), count(DISTINCT id), count(DISTINCT seq) FROM papers")).one()
+        runs = conn.execute(text("SELECT new + unchanged + updated FROM ingest_runs WHERE source = 'jsonl'")).all()
+    engine.dispose()
+    assert tuple(counts) == (5000, 5000, 5000)
+    assert sorted(r[0] for r in runs) == [3000, 3000]
+
+
+def test_two_processes_opening_a_new_store_at_once(tmp_path):
+    """Both create the schema's tables if nobody else is faster: migrations are serialized."""
+    corpus = tmp_path / "c.jsonl.gz"
+    write_corpus(corpus, 50)
+    home = tmp_path / "h"
+    procs = [
+        subprocess.Popen([*PAPERBOY, "--home", str(home), "ingest", "jsonl", str(corpus)], stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    errors = [proc.communicate(timeout=240)[1].decode() for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors
