@@ -31,10 +31,12 @@ TEMPLATE = "paperboy_template"
 _server: TempPostgres | None = None
 _lock = threading.Lock()
 _names = itertools.count(1)
-#: Databases copied from the template ahead of need, and databases to drop: a thread of their own
-#: does both, so a test neither waits for its copy (0.1-0.5 s) nor for the last test's drop.
-_ready: queue.Queue[str] = queue.Queue(maxsize=2)
+#: Databases copied from templates ahead of need (per template), and databases to drop: a thread
+#: of their own does both, so a test neither waits for its copy (0.1-0.5 s) nor for a drop.
+_ready: dict[str, queue.Queue[str]] = {}
 _doomed: queue.Queue[str] = queue.Queue()
+#: Why the thread stopped making databases, for the tests waiting for one.
+_failed: list[BaseException] = []
 
 
 def on_postgres() -> bool:
@@ -58,32 +60,46 @@ def server() -> TempPostgres:
             migrate(engine)
             engine.dispose()
             _server = started
+            _ready[TEMPLATE] = queue.Queue(maxsize=2)
             threading.Thread(target=_keeper, args=(started,), name="test-databases", daemon=True).start()
         return _server
 
 
+def pool(template: str) -> None:
+    """Keep copies of ``template`` ready too (it must be complete, and nobody connected to it)."""
+    server()
+    with _lock:
+        _ready.setdefault(template, queue.Queue(maxsize=2))
+
+
 def _keeper(pg: TempPostgres) -> None:
-    """Keep a copy or two of the template ready; drop what tests are done with meanwhile."""
-    while True:
-        while not _doomed.empty():
-            try:
+    """Keep a copy or two of each template ready; drop what tests are done with meanwhile."""
+    try:
+        while True:
+            while not _doomed.empty():
                 pg.drop_database(_doomed.get_nowait())
-            except Exception:  # noqa: BLE001 - the server is gone at the session's end
-                return
-        if _ready.full():
-            try:
-                pg.drop_database(_doomed.get(timeout=0.05))
-            except queue.Empty:
-                pass
-            except Exception:  # noqa: BLE001
-                return
-            continue
+            hungry = [(name, ready) for name, ready in list(_ready.items()) if not ready.full()]
+            if not hungry:
+                try:
+                    pg.drop_database(_doomed.get(timeout=0.05))
+                except queue.Empty:
+                    pass
+                continue
+            for template, ready in hungry:
+                name = f"test_{next(_names)}"
+                pg.create_database(name, template)
+                ready.put(name)
+    except Exception as exc:  # noqa: BLE001 - told to whoever waits (or the server is gone: the session is over)
+        _failed.append(exc)
+
+
+def _take(ready: queue.Queue[str]) -> str:
+    while True:
         try:
-            name = f"test_{next(_names)}"
-            pg.create_database(name, TEMPLATE)
-        except Exception:  # noqa: BLE001
-            return
-        _ready.put(name)
+            return ready.get(timeout=1)
+        except queue.Empty:
+            if _failed:
+                raise RuntimeError("the test databases could not be made") from _failed[0]
 
 
 def fresh_url(template: str = TEMPLATE) -> str:
@@ -91,24 +107,35 @@ def fresh_url(template: str = TEMPLATE) -> str:
     if not on_postgres():
         return ""
     pg = server()
-    if template == TEMPLATE:
-        return pg.url(_ready.get(timeout=120))
+    ready = _ready.get(template)
+    if ready is not None:
+        return pg.url(_take(ready))
     return pg.create_database(f"test_{next(_names)}", template)
 
 
 def drop(url: str) -> None:
-    """Drop a database ``fresh_url`` made (no-op for SQLite)."""
+    """Drop a database ``fresh_url`` made (no-op for SQLite), soon."""
     if url:
         server()
         _doomed.put(make_url(url).database or "")
 
 
 def replace(url: str, template: str) -> None:
-    """Make the database at ``url`` a fresh copy of ``template`` (connections to it are ended)."""
+    """Make the database at ``url`` a fresh copy of ``template`` (connections to it are ended):
+    a ready copy renamed into its place when ``template`` is pooled."""
     name = make_url(url).database or ""
     pg = server()
     pg.drop_database(name)
-    pg.create_database(name, template)
+    ready = _ready.get(template)
+    if ready is None:
+        pg.create_database(name, template)
+        return
+    from psycopg import sql
+
+    with pg.admin() as conn:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} RENAME TO {}").format(sql.Identifier(_take(ready)), sql.Identifier(name))
+        )
 
 
 def store_url(home: Path) -> str:

@@ -164,6 +164,8 @@ def _template_home() -> Path:
         with Store.open(settings) as st:
             st.ingest("jsonl", "fixture", corpus())
             index_once(settings, st, semantic=False)
+        if url:
+            backend.pool(WEB_TEMPLATE_DB)  # copies made ahead of need, renamed into each test's place
         _TEMPLATE.append(home)
     return _TEMPLATE[0]
 
