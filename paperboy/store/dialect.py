@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 from sqlalchemy import (
     JSON,
+    BigInteger,
     ColumnElement,
     Connection,
     Table,
@@ -159,7 +160,7 @@ def _copy(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence
 
 
 def in_values(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
-    """``column IN values`` for a long list of strings: one JSON parameter on SQLite, one array
+    """``column IN values`` for a long list (of strings or of ints): one JSON parameter on SQLite, one array
     parameter on PostgreSQL (``= ANY(…)``).
 
     Why: compiling an expanding ``IN`` with thousands of parameters costs more than the query
@@ -171,7 +172,9 @@ def in_values(conn: Connection, column: Any, values: Sequence[Any]) -> ColumnEle
     if conn.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import ARRAY
 
-        return column == any_(bindparam(None, list(values), type_=ARRAY(Text())))
+        values = list(values)
+        kind = BigInteger() if values and isinstance(values[0], int) else Text()
+        return column == any_(bindparam(None, values, type_=ARRAY(kind)))
     return column.in_(list(values))
 
 

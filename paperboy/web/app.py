@@ -179,12 +179,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DataError)
     async def unstorable(request: Request, exc: DataError) -> Response:
-        """A value the database refused as data (SQLSTATE class 22: out of range, NUL, bad text)
-        that no check caught before: the request's fault, so 400, and nothing was written."""
+        """A value the database refused as data (SQLSTATE class 22: out of range, bad text) that no
+        check caught before: the request's fault, answered as any invalid request (nothing was written)."""
         log.warning("refused data on %s: %s", request.url.path, exc.orig)
         message = "the request holds a value that cannot be stored (out of range or not valid text)"
         if _wants_json(request):
-            return JSONResponse({"error": message}, status_code=400)
+            return JSONResponse({"error": "invalid request", "details": [message]}, status_code=422)
         return render_error(request, 400, message)
 
     @app.exception_handler(Exception)

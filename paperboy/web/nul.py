@@ -1,4 +1,6 @@
-"""Requests holding a NUL character are refused with 400 before any route sees them.
+"""Requests holding a NUL character are refused before any route sees them: under ``/api`` with
+422 and the body of every other invalid request (the status and shape the API's document lists
+for every route), elsewhere with a 400 page (as pages answer any parameter that does not fit).
 
 Why: PostgreSQL cannot store U+0000 in text (SQLite can), so ``/api/papers/%00`` or a comment
 with a NUL in it reached the database and answered 500 there.  A NUL is never meaningful in a
@@ -21,7 +23,7 @@ MESSAGE = "the request holds a NUL character (U+0000), which no field may contai
 
 
 class RefuseNul:
-    """Pure ASGI middleware: a 400 for a NUL in the path, the query string or a form or JSON body."""
+    """Pure ASGI middleware: a NUL in the path, the query string or a form or JSON body is refused."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -64,9 +66,11 @@ class RefuseNul:
 async def _refuse(scope: Scope, send: Send) -> None:
     path = scope.get("path", "")
     if path == "/api" or path.startswith("/api/"):
-        body, kind = orjson.dumps({"error": MESSAGE}), b"application/json"
+        status, kind = 422, b"application/json"
+        body = orjson.dumps({"error": "invalid request", "details": [MESSAGE]})
     else:
-        body, kind = f"<h1>Bad request</h1><p>{MESSAGE}.</p>".encode(), b"text/html; charset=utf-8"
+        status, kind = 400, b"text/html; charset=utf-8"
+        body = f"<!doctype html><title>Bad request</title><h1>Bad request</h1><p>{MESSAGE}.</p>".encode()
     headers = [(b"content-type", kind), (b"content-length", str(len(body)).encode())]
-    await send({"type": "http.response.start", "status": 400, "headers": headers})
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

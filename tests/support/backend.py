@@ -113,6 +113,14 @@ def fresh_url(template: str = TEMPLATE) -> str:
     return pg.create_database(f"test_{next(_names)}", template)
 
 
+def blank_url() -> str:
+    """A database with no schema yet, for tests of the migrations themselves (PostgreSQL); ``""``
+    on SQLite, whose file in a new home starts blank."""
+    if not on_postgres():
+        return ""
+    return server().create_database(f"blank_{next(_names)}")
+
+
 def drop(url: str) -> None:
     """Drop a database ``fresh_url`` made (no-op for SQLite), soon."""
     if url:
