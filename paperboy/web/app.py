@@ -184,7 +184,7 @@ def _install_error_handlers(app: FastAPI) -> None:
         log.warning("refused data on %s: %s", request.url.path, exc.orig)
         message = "the request holds a value that cannot be stored (out of range or not valid text)"
         if _wants_json(request):
-            return JSONResponse({"error": "invalid request", "details": [message]}, status_code=422)
+            return JSONResponse({"error": message}, status_code=400)
         return render_error(request, 400, message)
 
     @app.exception_handler(Exception)

@@ -1,6 +1,5 @@
-"""Requests holding a NUL character are refused before any route sees them: under ``/api`` with
-422 and the body of every other invalid request (the status and shape the API's document lists
-for every route), elsewhere with a 400 page (as pages answer any parameter that does not fit).
+"""Requests holding a NUL character are refused with 400 before any route sees them: under
+``/api`` with the API's error body (every route's document lists this 400), elsewhere a page.
 
 Why: PostgreSQL cannot store U+0000 in text (SQLite can), so ``/api/papers/%00`` or a comment
 with a NUL in it reached the database and answered 500 there.  A NUL is never meaningful in a
@@ -66,8 +65,8 @@ class RefuseNul:
 async def _refuse(scope: Scope, send: Send) -> None:
     path = scope.get("path", "")
     if path == "/api" or path.startswith("/api/"):
-        status, kind = 422, b"application/json"
-        body = orjson.dumps({"error": "invalid request", "details": [MESSAGE]})
+        status, kind = 400, b"application/json"
+        body = orjson.dumps({"error": MESSAGE})
     else:
         status, kind = 400, b"text/html; charset=utf-8"
         body = f"<!doctype html><title>Bad request</title><h1>Bad request</h1><p>{MESSAGE}.</p>".encode()
