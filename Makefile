@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	# torch is pinned to the CPU build waiting in pip's local wheel folder; never a CUDA build.
 	$(BIN)/pip install -q "torch==2.13.0"
-	# cluster: Dask distributed for `paperboy index --cluster` (its test runs a local 2-worker cluster)
-	$(BIN)/pip install -q -e ".[dev,cluster]"
+	# cluster: Dask distributed for `paperboy index --cluster` (its test runs a local 2-worker cluster);
+	# postgres: psycopg 3 (the suite runs on PostgreSQL too)
+	$(BIN)/pip install -q -e ".[dev,cluster,postgres]"
 	rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
@@ -32,9 +33,11 @@ run: install
 	fi
 	$(BIN)/paperboy --home "$(HOME_DIR)" serve --host $(HOST) --port $(PORT)
 
-## test: lint and run the test suite
+## test: lint, then the test suite on SQLite and again on PostgreSQL (a server the suite starts
+## itself from Debian's postgresql package: initdb and pg_ctl in a temporary folder)
 test: install lint
 	$(BIN)/pytest -q
+	$(BIN)/pytest -q --backend postgres
 
 lint: install
 	$(BIN)/ruff check paperboy tests bench

@@ -14,6 +14,7 @@ from bench import (
     index_bench,
     ingest_bench,
     judged_bench,
+    postgres_bench,
     recs_bench,
     search_bench,
     topics_bench,
@@ -30,6 +31,7 @@ def main() -> None:
         table.add_column(name)
     suites = (
         ingest_bench,
+        postgres_bench,
         embed_bench,
         index_bench,
         search_bench,

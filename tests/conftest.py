@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,32 @@ def _shared() -> Path:
     return REPO.parent / "shared"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--backend",
+        choices=("sqlite", "postgres"),
+        default=os.environ.get("PAPERBOY_TEST_DATABASE") or "sqlite",
+        help="the store's database: SQLite files (default) or a PostgreSQL server the suite starts "
+        "(also PAPERBOY_TEST_DATABASE=postgres)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from support import backend
+
+    backend.BACKEND = config.getoption("--backend")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    from support import backend
+
+    backend.stop()
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"store backend: {config.getoption('--backend')}"
+
+
 SHARED = _shared()
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -36,6 +63,19 @@ def _no_developer_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("PAPERBOY_") and name != "PAPERBOY_SHARED":
             monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def _database(_no_developer_settings: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """On PostgreSQL (``--backend postgres``), a database of this test's own, named by
+    ``PAPERBOY_DATABASE_URL`` for every ``load_settings`` of the test and every process it starts."""
+    from support import backend
+
+    url = backend.fresh_url()
+    if url:
+        monkeypatch.setenv("PAPERBOY_DATABASE_URL", url)
+    yield url
+    backend.drop(url)
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 from support.mail import body_text, smtp_server
 from support.servers import free_port
 
@@ -135,7 +135,7 @@ def test_only_argon2_hashes_are_stored(store, settings, clock):
     assert record["password_hash"].startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert not any(PW in value for value in _all_values(store))
     with store.engine.connect() as conn:  # nor anywhere else in the database
-        for (name,) in conn.execute(text("SELECT name FROM sqlite_master WHERE type='table'")):
+        for name in inspect(conn).get_table_names():
             for row in conn.execute(text(f'SELECT * FROM "{name}"')):
                 assert not any(PW in str(v) for v in row), name
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support.backend import fresh_url
 from support.browser import chromium, needs_chromium
 from support.servers import free_port, serving
 
@@ -146,7 +147,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("browser-home")
     port = free_port()
     settings = load_settings(
-        home, base_url=f"http://127.0.0.1:{port}", submit_max_age_days=100_000, page_size=20, batch_size=500
+        home,
+        base_url=f"http://127.0.0.1:{port}",
+        submit_max_age_days=100_000,
+        page_size=20,
+        batch_size=500,
+        database_url=fresh_url(),
     )
     with Store.open(settings) as store:
         store.ingest("jsonl", "browser-fixtures", list(PAPERS.values()))

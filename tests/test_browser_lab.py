@@ -14,6 +14,7 @@ from support.servers import serving
 needs_chromium()
 
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
+from support.backend import fresh_url  # noqa: E402
 from support.servers import free_port  # noqa: E402
 from support.web import corpus  # noqa: E402
 
@@ -46,7 +47,7 @@ class StrictCSP:
 def site(tmp_path_factory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("lab-browser")
     port = free_port()
-    settings = load_settings(home, base_url=f"http://127.0.0.1:{port}")
+    settings = load_settings(home, base_url=f"http://127.0.0.1:{port}", database_url=fresh_url())
     with Store.open(settings) as store:
         store.ingest("jsonl", "fixture", corpus())
         Accounts(store, settings).register("editor", "editor@example.org", PASSWORD)

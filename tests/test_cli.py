@@ -6,13 +6,15 @@ import gzip
 import json
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
+from support.backend import on_sqlite, store_url
 
 PAPERBOY = [sys.executable, "-m", "paperboy"]
 
@@ -114,11 +116,11 @@ def test_not_jsonl_gets_one_line(tmp_path):
     assert "not a JSON-lines file" in result.stderr and "Traceback" not in result.stderr
 
 
-def _committed(db: Path) -> int:
+def _committed(engine: Engine) -> int:
     try:
-        with sqlite3.connect(db, timeout=1) as conn:
-            return conn.execute("SELECT count(*) FROM papers").fetchone()[0]
-    except sqlite3.Error:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT count(*) FROM papers")).scalar_one()
+    except DBAPIError:  # no file or no table yet
         return 0
 
 
@@ -133,25 +135,67 @@ def test_kill_9_mid_import_then_resume(tmp_path):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    db = home / "paperboy.db"
+    engine = create_engine(store_url(home), connect_args={"timeout": 1} if on_sqlite() else {})
     deadline = time.monotonic() + 60
-    while _committed(db) < 2000 and time.monotonic() < deadline and proc.poll() is None:
+    while _committed(engine) < 2000 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    done = _committed(db)
+    done = _committed(engine)
     assert 0 < done < 30000, "the import should have been killed midway"
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    with engine.connect() as conn:
+        if on_sqlite():
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
         assert done % 500 == 0  # whole batches only
-        linked = conn.execute("SELECT count(DISTINCT paper_id) FROM paper_authors").fetchone()[0]
+        linked = conn.execute(text("SELECT count(DISTINCT paper_id) FROM paper_authors")).scalar()
         assert linked == done  # no paper without its authors, no orphan links
-        status = conn.execute("SELECT status FROM ingest_runs").fetchone()[0]
+        status = conn.execute(text("SELECT status FROM ingest_runs")).scalar()
         assert status == "running"  # killed: it never got to say otherwise
 
     result = run(home, "ingest", "jsonl", str(corpus), env={"PAPERBOY_BATCH_SIZE": "500"})
     assert result.returncode == 0, result.stderr
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("SELECT count(*), count(DISTINCT id) FROM papers").fetchone() == (30000, 30000)
-        new, unchanged = conn.execute("SELECT new, unchanged FROM ingest_runs ORDER BY id DESC").fetchone()
+    with engine.connect() as conn:
+        assert tuple(conn.execute(text("SELECT count(*), count(DISTINCT id) FROM papers")).one()) == (30000, 30000)
+        new, unchanged = conn.execute(text("SELECT new, unchanged FROM ingest_runs ORDER BY id DESC")).first()
+    engine.dispose()
     assert (new, unchanged) == (30000 - done, done)
+
+
+def test_two_imports_at_once_into_one_store(tmp_path):
+    """Two `paperboy ingest` processes into the same store at the same moment, with 1,000 papers in
+    common: both complete, every paper is stored once with a seq of its own (they used to take the
+    same ``max(seq) + 1``: a UNIQUE error on SQLite, a UniqueViolation on PostgreSQL)."""
+    first, second = tmp_path / "a.jsonl.gz", tmp_path / "b.jsonl.gz"
+    write_corpus(first, 3000)
+    write_corpus(second, 3000, start=2000)
+    home = tmp_path / "h"
+    run(home, "stats")  # the store exists before the race (opening a new store at once is tested below)
+    env = {**os.environ, "PAPERBOY_BATCH_SIZE": "250"}  # many batches, so the two interleave
+    procs = [
+        subprocess.Popen(
+            [*PAPERBOY, "--home", str(home), "ingest", "jsonl", str(path)], env=env, stderr=subprocess.PIPE
+        )
+        for path in (first, second)
+    ]
+    errors = [proc.communicate(timeout=240)[1].decode() for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors
+    engine = create_engine(store_url(home))
+    with engine.connect() as conn:
+        counts = conn.execute(text("SELECT count(*), count(DISTINCT id), count(DISTINCT seq) FROM papers")).one()
+        runs = conn.execute(text("SELECT new + unchanged + updated FROM ingest_runs WHERE source = 'jsonl'")).all()
+    engine.dispose()
+    assert tuple(counts) == (5000, 5000, 5000)
+    assert sorted(r[0] for r in runs) == [3000, 3000]
+
+
+def test_two_processes_opening_a_new_store_at_once(tmp_path):
+    """Both create the schema's tables if nobody else is faster: migrations are serialized."""
+    corpus = tmp_path / "c.jsonl.gz"
+    write_corpus(corpus, 50)
+    home = tmp_path / "h"
+    procs = [
+        subprocess.Popen([*PAPERBOY, "--home", str(home), "ingest", "jsonl", str(corpus)], stderr=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    errors = [proc.communicate(timeout=240)[1].decode() for proc in procs]
+    assert [proc.returncode for proc in procs] == [0, 0], errors

@@ -169,7 +169,8 @@ def test_a_run_that_dies_midway_then_a_restart_sends_each_digest_once(st, mailbo
 
 
 def _send_process(home: Path) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_")}
+    # the home's settings.toml, and the test's own database on PostgreSQL
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PAPERBOY_") or k == "PAPERBOY_DATABASE_URL"}
     return subprocess.Popen(
         [sys.executable, "-m", "paperboy", "--home", str(home), "digest", "send", "--date", DAY],
         env=env,

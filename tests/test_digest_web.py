@@ -4,9 +4,7 @@ form and RFC 8058's one-click POST without cookies), CSRF, escaping."""
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -16,6 +14,7 @@ from support.digest import day, load, mail_settings
 from support.mail import Mailbox, smtp_server, text_part
 
 from paperboy.services.delivery import send_digests
+from paperboy.services.subscriptions import LINK_KEY
 from paperboy.store import Store
 from paperboy.web.app import create_app
 
@@ -125,8 +124,33 @@ def test_links_are_signed_and_bound_to_their_purpose(web, settings):
         assert web.client.get(f"/unsubscribe/{bad}").status_code == 404
     assert web.client.get(f"/unsubscribe/{token}").status_code == 404  # a preferences token cannot unsubscribe
     assert web.client.get(f"/subscribe/confirm/{token}").status_code == 404
-    key = web.app.state.services.settings.home / "secret.key"
-    assert stat.S_IMODE(os.stat(key).st_mode) == 0o600 and len(bytes.fromhex(key.read_text().strip())) == 32
+    stored = web.store.secrets.get(LINK_KEY)  # in the store, where every replica finds it; no file
+    assert stored and len(bytes.fromhex(stored)) == 32
+    assert not (web.app.state.services.settings.home / "secret.key").exists()
+
+
+def test_a_link_mailed_by_one_replica_opens_on_another(web, tmp_path):
+    """Two web apps with homes of their own over one store (replicas): one signs, the other checks."""
+    manage = subscribe_and_confirm(web)
+    other = web.app.state.services.settings.with_overrides(home=tmp_path / "replica-2")
+    if not other.database_url:  # SQLite: the first home's file, named by URL
+        other = other.with_overrides(database_url=web.app.state.services.settings.db_url)
+    replica = create_app(other, semantic=False, index_at_start=False)
+    with TestClient(replica, base_url="https://testserver") as client:
+        r = client.get(manage)
+        assert r.status_code == 200 and "reader@example.org" in r.text
+
+
+def test_an_old_homes_secret_key_is_kept(settings):
+    """A home from before the key moved into the store keeps its key: links already mailed still work."""
+    from paperboy.services.subscriptions import Subscribing
+
+    old = "ab" * 32
+    settings.home.mkdir(parents=True)
+    (settings.home / "secret.key").write_text(old + "\n")
+    with Store.open(settings) as st:
+        assert Subscribing(st, settings).signer.secret == bytes.fromhex(old)
+        assert st.secrets.get(LINK_KEY) == old
 
 
 def test_preferences(web):

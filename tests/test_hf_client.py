@@ -18,6 +18,7 @@ import pytest
 from conftest import SHARED
 from huggingface_hub import HfApi, constants
 from huggingface_hub.hf_api import PaperAuthor, PaperInfo, User
+from support.backend import fresh_url
 from support.servers import free_port, serving
 from support.web import rec
 
@@ -97,7 +98,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, embedder) -> Iterator[str]:
     if not ITEM.exists():
         pytest.skip(f"the real Hugging Face samples are not at {ITEM.parent}")
     home = tmp_path_factory.mktemp("hf-client-home")
-    settings = load_settings(home, batch_size=500, submit_max_age_days=100_000)
+    settings = load_settings(home, batch_size=500, submit_max_age_days=100_000, database_url=fresh_url())
     with Store.open(settings) as store:
         store.ingest("jsonl", "fixture", _papers())
         store.ingest("hf", str(ITEM), hf.read_json(ITEM))

@@ -7,6 +7,7 @@ import random
 import string
 
 import pytest
+from support.backend import fresh_url
 
 from paperboy.config import load_settings
 from paperboy.indices.keyword import STATE_FILE, KeywordIndex, snippet
@@ -143,7 +144,7 @@ def filled(store):
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
     """One indexed fixture corpus for the read-only tests (building one takes a few tenths of a second)."""
-    settings = load_settings(tmp_path_factory.mktemp("kw") / "home", batch_size=50)
+    settings = load_settings(tmp_path_factory.mktemp("kw") / "home", batch_size=50, database_url=fresh_url())
     with Store.open(settings) as st:
         st.ingest("jsonl", "fixture", [record(*p) for p in PAPERS])
         idx = KeywordIndex.for_settings(settings)

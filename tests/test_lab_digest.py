@@ -33,9 +33,11 @@ def test_a_digest_leads_with_papers_from_what_the_account_follows(settings, fast
 
 def test_migration_0011_keeps_collections_and_adds_the_lab_tables(settings):
     from sqlalchemy import create_engine, inspect, text
+    from support.backend import blank_url
 
     from paperboy.store.db import alembic_config
 
+    settings = settings.with_overrides(database_url=blank_url())  # no schema: migrated here, step by step
     settings.home.mkdir(parents=True)
     engine = create_engine(settings.db_url)
     from alembic import command
@@ -48,7 +50,7 @@ def test_migration_0011_keeps_collections_and_adds_the_lab_tables(settings):
         conn.execute(
             text(
                 "INSERT INTO users (username, username_key, email, password_hash, is_admin, created_at) "
-                "VALUES ('a', 'a', 'a@x.org', 'h', 0, '2026-01-01T00:00:00Z')"
+                "VALUES ('a', 'a', 'a@x.org', 'h', FALSE, '2026-01-01T00:00:00Z')"
             )
         )
         conn.execute(

@@ -19,6 +19,7 @@ from support.servers import free_port, serving
 needs_chromium()
 
 from playwright.sync_api import Browser, Page, Route, expect  # noqa: E402
+from support.backend import fresh_url  # noqa: E402
 from support.recs import MODEL, PASSWORD, TOPICS, fill, topic_of  # noqa: E402
 
 from paperboy.config import load_settings  # noqa: E402
@@ -38,7 +39,7 @@ CSP = "default-src 'self'; script-src 'self'; object-src 'none'; base-uri 'none'
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, int]]]:
     home = tmp_path_factory.mktemp("map-home")
     port = free_port()
-    settings = load_settings(home, base_url=f"http://127.0.0.1:{port}", page_cache_seconds=0)
+    settings = load_settings(home, base_url=f"http://127.0.0.1:{port}", page_cache_seconds=0, database_url=fresh_url())
     with Store.open(settings) as store:
         fill(store)
         topics_service.rebuild(store, settings, model=MODEL, k=len(TOPICS))

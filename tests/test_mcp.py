@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import tomllib
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from support.backend import fresh_url
 from support.servers import free_port, serving
 from support.web import corpus
 
@@ -47,7 +49,10 @@ def _data(result) -> object:
 @pytest.fixture(scope="module")
 def home(tmp_path_factory) -> Path:
     home = tmp_path_factory.mktemp("mcp-home")
-    settings = load_settings(home)
+    url = fresh_url()
+    if url:  # for `paperboy mcp` too, which the SDK starts without our environment
+        (home / "settings.toml").write_text(f'database_url = "{url}"\n')
+    settings = load_settings(home, database_url=url)
     with Store.open(settings) as store:
         store.ingest("jsonl", "fixture", corpus())
         accounts = Accounts(store, settings)
@@ -60,10 +65,16 @@ def home(tmp_path_factory) -> Path:
     return home
 
 
+def _database_of(home: Path) -> str:
+    """The store ``home`` names in its settings file (its PostgreSQL database), else its SQLite file."""
+    toml = home / "settings.toml"
+    return tomllib.loads(toml.read_text()).get("database_url", "") if toml.exists() else ""
+
+
 @pytest.fixture(scope="module")
 def site(home):
     port = free_port()
-    settings = load_settings(home, base_url=f"http://127.0.0.1:{port}")
+    settings = load_settings(home, base_url=f"http://127.0.0.1:{port}", database_url=_database_of(home))
     app = create_app(settings, semantic=False)
     with serving(app, port) as url:
         yield url

@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.config import SchemathesisConfig
+from support.backend import fresh_url
 from support.servers import free_port
 from support.web import api_token, cheap_hashes, register, running_app
 
@@ -45,6 +46,7 @@ def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         arxiv_min_interval=0.0,
         http_backoff=0.01,
         page_cache_seconds=0,
+        database_url=fresh_url(),
     )
     with running_app(tuned) as running:
         register(running.client, "fuzzer")

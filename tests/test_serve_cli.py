@@ -19,7 +19,10 @@ from support.web import running_app
 
 from paperboy.config import load_settings
 
-ENV = {**os.environ, "COLUMNS": "200", "PAPERBOY_DIGEST_SCHEDULE": "0"}
+
+def _env() -> dict[str, str]:
+    """The test's environment when the server starts (on PostgreSQL, the test's database)."""
+    return {**os.environ, "COLUMNS": "200", "PAPERBOY_DIGEST_SCHEDULE": "0"}
 
 
 def _serve(home: Path, port: int) -> subprocess.Popen[str]:
@@ -39,7 +42,7 @@ def _serve(home: Path, port: int) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env=ENV,
+        env=_env(),
     )
 
 
@@ -73,7 +76,7 @@ def test_a_second_server_on_the_same_home_is_refused(server):
         [sys.executable, "-m", "paperboy", "--home", str(home), "serve", "--port", str(free_port()), "--no-index"],
         capture_output=True,
         text=True,
-        env=ENV,
+        env=_env(),
         timeout=60,
     )
     assert second.returncode == 1
@@ -90,7 +93,7 @@ def test_a_port_in_use_is_said_before_anything_starts(tmp_path):
             [sys.executable, "-m", "paperboy", "--home", str(tmp_path / "home"), "serve", "--port", str(port)],
             capture_output=True,
             text=True,
-            env=ENV,
+            env=_env(),
             timeout=60,
         )
     assert done.returncode == 1
@@ -137,3 +140,34 @@ def test_feeds_link_to_the_address_asked_when_no_base_url_is_set(tmp_path):
     with running_app(load_settings(tmp_path / "other", base_url="https://papers.example.org/")) as web:
         feed = web.browser("http://127.0.0.1:9999").get("/feeds/daily.atom").text
         assert "https://papers.example.org/papers/" in feed and "9999/papers" not in feed
+
+
+def _failed_logins(url: str, forwarded_for: str, n: int) -> list[int]:
+    """``n`` wrong sign-ins (each for another unknown account) claiming to come from ``forwarded_for``."""
+    codes = []
+    with httpx.Client(base_url=url, timeout=30, headers={"X-Forwarded-For": forwarded_for}) as client:
+        client.get("/login")
+        for i in range(n):
+            data = {"login": f"nobody{i}-{forwarded_for}", "password": "wrong", "csrf_token": client.cookies["pb_csrf"]}
+            codes.append(client.post("/login", data=data).status_code)
+    return codes
+
+
+@pytest.mark.parametrize("proxy", [True, False])
+def test_behind_a_proxy_each_visitor_has_their_own_address(tmp_path, proxy):
+    """``--proxy``: the per-address sign-in limit counts the address the proxy forwards, so one
+    visitor's failures do not lock everybody out; without it the header is the visitor's own word."""
+    port = free_port()
+    command = [sys.executable, "-m", "paperboy", "--home", str(tmp_path / "home"), "serve", "--port", str(port)]
+    command += ["--no-index", "--no-semantic", *(["--proxy", "127.0.0.1"] if proxy else [])]
+    env = {**_env(), "PAPERBOY_LOGIN_MAX_FAILURES": "2"}
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    try:
+        _wait_listening(port, proc)
+        url = f"http://127.0.0.1:{port}"
+        assert _failed_logins(url, "203.0.113.7", 3)[-1] == 429  # this address used up its attempts
+        other = _failed_logins(url, "198.51.100.9", 1)
+        assert other == ([400] if proxy else [429])  # another visitor: still let in to try, only through a proxy
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -20,6 +20,7 @@ from paperboy.cli.digest import digest_app, subscribers_app
 from paperboy.cli.export import export_command
 from paperboy.cli.ingest import ingest_app
 from paperboy.cli.lab import mcp_command, webhooks_app
+from paperboy.cli.migrate import migrate_store_command
 from paperboy.cli.recommend import IdListCommand, eval_recs_command, recommend_command
 from paperboy.cli.search import eval_command, index_command, search_command, similar_command
 from paperboy.cli.serve import serve_command, users_app
@@ -50,6 +51,7 @@ app.add_typer(subscribers_app, name="subscribers")
 app.add_typer(webhooks_app, name="webhooks")
 app.command("mcp")(mcp_command)
 app.add_typer(topics_app, name="topics")
+app.command("migrate-store")(migrate_store_command)
 
 err = Console(stderr=True)
 

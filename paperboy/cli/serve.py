@@ -25,6 +25,14 @@ def serve_command(
     workers: Annotated[int, typer.Option(help="Web worker processes (each holds its own search indices).")] = 1,
     index: Annotated[bool, typer.Option("--index/--no-index", help="Run the background indexer.")] = True,
     semantic: Annotated[bool, typer.Option("--semantic/--no-semantic", help="Embeddings and semantic search.")] = True,
+    proxy: Annotated[
+        str,
+        typer.Option(
+            "--proxy",
+            help="Addresses of the reverse proxies in front (comma-separated): their X-Forwarded-For and "
+            "X-Forwarded-Proto give each visitor's address (for rate limits) and scheme.",
+        ),
+    ] = "",
 ) -> None:
     """Serve the web app and JSON API; index and embed new papers in the background meanwhile."""
     import uvicorn
@@ -71,7 +79,9 @@ def serve_command(
             workers=workers,
             log_level="warning",
             access_log=False,
-            proxy_headers=False,
+            # Without a proxy in front, forwarded headers are the visitor's own words: ignored.
+            proxy_headers=bool(proxy),
+            forwarded_allow_ips=proxy or None,
         )
     finally:
         if indexer is not None and indexer.is_alive():

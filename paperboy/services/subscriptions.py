@@ -2,7 +2,7 @@
 
 Links in mail (confirm, preferences, unsubscribe) carry a token ``<id>-<signature>``: an HMAC-SHA256
 of the link's purpose, the subscription's id and its random ``link_key``, under the installation's
-secret (``<home>/secret.key``, 32 random bytes made on first use, mode 0600).  So a token cannot be
+secret (32 random bytes made on first use, kept in the store so that every web replica agrees).  So a token cannot be
 guessed or forged without the secret, is checked without storing it, works only for its purpose
 (the unsubscribe link a mail provider sees cannot open the preferences page), and dies with the
 subscription (unsubscribing deletes it; a new subscription gets a new ``link_key``).
@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import secrets
 from collections.abc import Callable, Iterable
@@ -61,32 +60,25 @@ class SubscriptionError(Invalid):
 
 
 # -- the installation's secret -------------------------------------------------------------------
-def installation_secret(settings: Settings) -> bytes:
-    """The key that signs links, made on first use in ``<home>/secret.key`` (mode 0600).
+#: The secret's name in the store.
+LINK_KEY = "link-signing"
 
-    Made in a temporary file then hard-linked into place, so processes starting together
-    all end up with the same key and nobody ever reads a half-written file.
+
+def installation_secret(settings: Settings, store: Store) -> bytes:
+    """The key that signs links: 32 random bytes made on first use and kept in the store, so every
+    web replica of the installation signs and checks links alike.
+
+    A home made before the key moved into the store (issue 16) has it in ``<home>/secret.key``:
+    that value is adopted on first use, so links already mailed keep working.
     """
-    path = Path(settings.home) / "secret.key"
-    try:
-        return bytes.fromhex(path.read_text().strip())
-    except FileNotFoundError:
-        pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".secret.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(secrets.token_hex(32) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+
+    def make() -> str:
         try:
-            os.link(tmp, path)
-        except FileExistsError:  # another process was first: use its key
-            pass
-    finally:
-        tmp.unlink(missing_ok=True)
-    return bytes.fromhex(path.read_text().strip())
+            return bytes.fromhex((Path(settings.home) / "secret.key").read_text().strip()).hex()
+        except (FileNotFoundError, ValueError):
+            return secrets.token_hex(32)
+
+    return bytes.fromhex(store.secrets.get_or_create(LINK_KEY, make, stamp(datetime.now(UTC))))
 
 
 class Signer:
@@ -223,7 +215,7 @@ class Subscribing:
         self.settings = settings
         self.clock = clock
         self.mailer = mailer or Mailer(settings)
-        self.signer = Signer(installation_secret(settings))
+        self.signer = Signer(installation_secret(settings, store))
 
     def links(self, subscriber: dict[str, Any]) -> Links:
         """The confirmation, preferences and unsubscribe URLs of a subscription."""

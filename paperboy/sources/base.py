@@ -10,6 +10,8 @@ import gzip
 import os
 import zlib
 from collections.abc import Iterator
+from dataclasses import fields
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,40 @@ def str_list(data: dict[str, Any], key: str) -> list[str]:
     return value
 
 
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list | tuple):
+        return any(_holds_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return False
+
+
+_TEXTS = tuple(f.name for f in fields(PaperRecord) if f.type in ("str", "str | None"))
+_TEXT_LISTS = tuple(f.name for f in fields(PaperRecord) if f.type == "list[str]")
+_OTHERS = tuple(f.name for f in fields(PaperRecord) if f.name not in _TEXTS + _TEXT_LISTS)
+
+
+_texts = attrgetter(*_TEXTS)
+_text_lists = attrgetter(*_TEXT_LISTS)
+
+
+def nul_field(record: PaperRecord) -> str | None:
+    """The first field of ``record`` holding a NUL character, or None.
+
+    Every imported record passes here: the common case is one scan of the joined texts.
+    """
+    joined = "".join(filter(None, _texts(record))) + "".join("".join(v) for v in _text_lists(record))
+    if "\x00" in joined:
+        return next(name for name in _TEXTS + _TEXT_LISTS if _holds_nul(getattr(record, name)))
+    for name in _OTHERS:
+        value = getattr(record, name)
+        if value and _holds_nul(value):
+            return name
+    return None
+
+
 def finish(record: PaperRecord) -> PaperRecord | Rejection:
     """Validate and complete a record the same way for every source.
 
@@ -113,6 +149,9 @@ def finish(record: PaperRecord) -> PaperRecord | Rejection:
         problem = problem or number_problem("versions", listed.get("version"), 1)
     if problem:  # a version of 2^63 or -5 upvotes: this record is rejected, the rest imported
         return Rejection(record.place, problem)
+    nul = nul_field(record)
+    if nul:  # PostgreSQL cannot store it, and no real record holds one: refused on every backend
+        return Rejection(record.place, f"{nul} holds a NUL character (U+0000)")
     if record.version is None and record.versions:
         record.version = max(v["version"] for v in record.versions)
     record.abstract = (record.abstract or "").strip()

@@ -1,9 +1,13 @@
 """What people do with papers: votes, comments, submissions, hiding; and the listings built on them.
 
 Every change recomputes the paper's ``paper_stats`` row (counts and hot score) inside the same
-transaction, from the rows themselves rather than by incrementing, so concurrent voters can never
-lose a vote and the counts can never drift.  SQLite: each writing transaction starts with its
-write, so it takes the write lock before it reads (no stale snapshot, no lock upgrade failure).
+transaction, from the rows themselves rather than by incrementing, so the counts can never drift;
+and it counts while holding that row's lock, so concurrent voters can never lose a vote.  SQLite:
+each writing transaction starts with its write, so it holds the database's write lock before it
+reads.  PostgreSQL (READ COMMITTED): ``SELECT … FOR UPDATE`` of the stats row makes a second voter
+wait for the first to commit, and its count (a new statement) then sees the first one's vote.
+Locks are always taken in one order (the vote or comment, the stats rows by id, the counters
+last), so two writers never wait for each other.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from sqlalchemy import Engine, and_, delete, func, insert, literal, select, upda
 from sqlalchemy.sql import Select
 
 from paperboy.store import schema as t
-from paperboy.store.dialect import insert_ignore, upsert
+from paperboy.store.dialect import insert_ignore, lock
 from paperboy.store.rows import as_dict
 
 #: The hot score's zero point and its decay: every ``HOT_DECAY`` seconds of age cost as much as a
@@ -304,6 +308,8 @@ class Activity:
         row = {"paper_id": paper_id, "user_id": user_id, "body": body, "created_at": now, "hidden": False}
         c = t.comments.c
         with self.engine.begin() as conn:
+            if limit is not None:
+                lock(conn, f"comments:user:{user_id}")
             comment_id = conn.execute(insert(t.comments).values(row)).inserted_primary_key[0]
             if limit is not None:
                 recent = conn.execute(select(func.count()).where(c.user_id == user_id, c.created_at > since))
@@ -376,11 +382,13 @@ class Activity:
         here votes for it.  Returns how many papers were refreshed.
         """
         with self.engine.begin() as conn:
-            ids = list(
+            ids = sorted(
                 conn.execute(select(p.id).where(p.seq > after_seq, func.coalesce(p.source_upvotes, 0) > 0)).scalars()
             )
-            for paper_id in ids:
-                self._refresh(conn, paper_id)
+            for paper_id in ids:  # in id order, the counters once at the end: see the module's lock order
+                self._refresh(conn, paper_id, bump=False)
+            if ids:
+                _bump(conn)
         return len(ids)
 
     # -- internals -----------------------------------------------------------------------
@@ -395,8 +403,11 @@ class Activity:
     def _blank(paper_id: str) -> dict[str, Any]:
         return {"paper_id": paper_id, "upvotes": 0, "num_comments": 0, "hot": 0.0, "hidden": False}
 
-    def _refresh(self, conn: Any, paper_id: str) -> dict[str, Any]:
-        """Recount a paper's votes and visible comments and store them with its hot score."""
+    def _refresh(self, conn: Any, paper_id: str, bump: bool = True) -> dict[str, Any]:
+        """Recount a paper's votes and visible comments and store them with its hot score, holding
+        the paper's stats row locked from the count to the commit."""
+        insert_ignore(conn, t.paper_stats, [self._blank(paper_id)], ["paper_id"])
+        conn.execute(select(s.paper_id).where(s.paper_id == paper_id).with_for_update()).first()
         votes = conn.execute(select(func.count()).where(t.votes.c.paper_id == paper_id)).scalar_one()
         c = t.comments.c
         n_comments = conn.execute(
@@ -409,12 +420,8 @@ class Activity:
         ).first()
         day = paper_day(dict(zip(("announced", "published", "first_seen"), paper[:3], strict=True))) if paper else None
         total = votes + (paper[3] if paper else 0)
-        row = {
-            "paper_id": paper_id,
-            "upvotes": votes,
-            "num_comments": n_comments,
-            "hot": hot_score(total, day),
-        }
-        upsert(conn, t.paper_stats, [row], ["paper_id"])
-        _bump(conn)
-        return row
+        row = {"upvotes": votes, "num_comments": n_comments, "hot": hot_score(total, day)}
+        conn.execute(update(t.paper_stats).where(s.paper_id == paper_id).values(**row))
+        if bump:
+            _bump(conn)
+        return {"paper_id": paper_id, **row}

@@ -2,7 +2,7 @@
 
 SQLite (the embedded default) gets WAL mode so readers never block the importer, and
 ``synchronous=NORMAL``, which in WAL mode still never corrupts the file on a crash.  Any other
-SQLAlchemy URL (PostgreSQL later) goes through the same code with no SQLite pragmas.
+SQLAlchemy URL (PostgreSQL, through psycopg 3) goes through the same code with no SQLite pragmas.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 WAL_CHECKPOINT_PAGES = 16384
@@ -74,5 +74,11 @@ def migrate(engine: Engine) -> None:
     if current == head:
         return
     with engine.begin() as conn:
+        # Processes opening a new store at once (two imports, replicas starting) migrate one at a
+        # time, each in one transaction: the second finds the schema made and has nothing to do.
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql("BEGIN IMMEDIATE")  # Python's sqlite3 would not begin before DDL
+        else:
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended('paperboy:migrations', 0))"))
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

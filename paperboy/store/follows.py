@@ -90,8 +90,8 @@ class Follows:
         ``since``, newest first (a paper by two followed authors appears once per author)."""
         if not keys:
             return []
-        query = (
-            select(pa.paper_id, pa.author_key)
+        query = (  # the day in the select list: PostgreSQL orders a DISTINCT only by what it selects
+            select(pa.paper_id, pa.author_key, p.announced)
             .distinct()
             .join(t.papers, p.id == pa.paper_id)
             .outerjoin(t.paper_stats, t.paper_stats.c.paper_id == p.id)
@@ -116,7 +116,7 @@ class Follows:
                 if "." in cat:
                     match = func.lower(pc.category) == cat
                 query = (
-                    select(pc.paper_id)
+                    select(pc.paper_id, p.announced)
                     .distinct()
                     .join(t.papers, p.id == pc.paper_id)
                     .outerjoin(t.paper_stats, t.paper_stats.c.paper_id == p.id)

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy.store import schema as t
-from paperboy.store.dialect import insert_ignore
+from paperboy.store.dialect import insert_ignore, lock
 from paperboy.store.library import DuplicateName
 from paperboy.store.rows import as_dict
 
@@ -36,6 +36,7 @@ class Groups:
     def create(self, name: str, description: str, owner_id: int, now: str, max_owned: int) -> int:
         """A new group with its creator as owner (``Full`` when they own ``max_owned`` already)."""
         with self.engine.begin() as conn:
+            lock(conn, f"groups:owner:{owner_id}")
             owned = conn.execute(select(func.count()).where(m.user_id == owner_id, m.role == "owner")).scalar_one()
             if owned >= max_owned:
                 raise Full("groups")
@@ -104,6 +105,7 @@ class Groups:
 
     @staticmethod
     def _add(conn: Any, group_id: int, user_id: int, role: str, now: str, max_members: int) -> bool:
+        lock(conn, f"group:{group_id}")
         if conn.execute(select(m.role).where(m.group_id == group_id, m.user_id == user_id)).first():
             return False
         count = conn.execute(select(func.count()).where(m.group_id == group_id)).scalar_one()
@@ -134,6 +136,7 @@ class Groups:
     def create_invite(self, group_id: int, token_hash: str, by: int, now: str, expires_at: str, max_open: int) -> None:
         """Store an invitation's hash; ``Full`` when ``max_open`` unexpired ones exist."""
         with self.engine.begin() as conn:
+            lock(conn, f"group:{group_id}")
             conn.execute(delete(t.group_invites).where(inv.group_id == group_id, inv.expires_at <= now))
             open_now = conn.execute(select(func.count()).where(inv.group_id == group_id)).scalar_one()
             if open_now >= max_open:
@@ -212,6 +215,7 @@ class Groups:
         """A new shared collection (``DuplicateName``, ``Full``)."""
         try:
             with self.engine.begin() as conn:
+                lock(conn, f"group:{group_id}")
                 n = conn.execute(select(func.count()).where(c.group_id == group_id)).scalar_one()
                 if n >= max_collections:
                     raise Full("collections")
@@ -223,12 +227,8 @@ class Groups:
     def save(self, collection_id: int, paper_id: str, user_id: int, now: str) -> bool:
         """Save into a shared collection, noting who; False when it was there already."""
         row = {"collection_id": collection_id, "paper_id": paper_id, "added_at": now, "added_by": user_id}
-        with self.engine.begin() as conn:
-            there = conn.execute(
-                select(func.count()).where(ci.collection_id == collection_id, ci.paper_id == paper_id)
-            ).scalar_one()
-            insert_ignore(conn, t.collection_items, [row], ["collection_id", "paper_id"])
-        return not there
+        with self.engine.begin() as conn:  # the insert itself says whether it was new, whoever races it
+            return insert_ignore(conn, t.collection_items, [row], ["collection_id", "paper_id"]) == 1
 
     def collection_items(self, collection_id: int, limit: int = 500) -> list[dict[str, Any]]:
         """``{paper_id, added_at, by}`` of a shared collection, latest first."""
@@ -259,11 +259,7 @@ class Groups:
     def queue_add(self, group_id: int, day: str, paper_id: str, by: int, now: str) -> bool:
         row = {"group_id": group_id, "day": day, "paper_id": paper_id, "added_by": by, "added_at": now}
         with self.engine.begin() as conn:
-            there = conn.execute(
-                select(func.count()).where(q.group_id == group_id, q.day == day, q.paper_id == paper_id)
-            ).scalar_one()
-            insert_ignore(conn, t.reading_queue, [row], ["group_id", "day", "paper_id"])
-        return not there
+            return insert_ignore(conn, t.reading_queue, [row], ["group_id", "day", "paper_id"]) == 1
 
     def queue_remove(self, group_id: int, day: str, paper_id: str) -> bool:
         with self.engine.begin() as conn:

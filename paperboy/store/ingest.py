@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from paperboy.sources.normalize import author_key, is_arxiv_id
 from paperboy.sources.record import Checkpoint, Item, PaperRecord, Rejection
 from paperboy.store import schema as t
-from paperboy.store.dialect import bulk_insert, in_values, insert_tuples, upsert
+from paperboy.store.dialect import batch_commit, bulk_insert, in_values, insert_tuples, lock, upsert
 from paperboy.store.merge import matching_id, merge, prefer, same_content
 from paperboy.store.owners import this_owner
 from paperboy.store.pipeline import Prepared
@@ -417,6 +417,11 @@ class Ingestor:
         now = utcnow()
         s = self.summary
         with self.engine.begin() as conn:
+            # One batch at a time, from matching to commit, whichever process imports: two imports
+            # at once would match against each other's uncommitted papers and take the same seq
+            # (``max + 1``); and seq values commit in order, so indices catching up by seq miss none.
+            lock(conn, "papers")
+            batch_commit(conn)
             batch = _Batch(conn, s.source, self.has_non_arxiv)
             for rec, match in batch.classify(records):
                 batch.add(rec, match)

@@ -16,7 +16,7 @@ from sqlalchemy import Engine, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from paperboy.store import schema as t
-from paperboy.store.dialect import in_values, insert_ignore, upsert
+from paperboy.store.dialect import in_values, insert_ignore, lock, upsert
 from paperboy.store.rows import as_dict
 
 p, c, ci, fb = t.papers.c, t.collections.c, t.collection_items.c, t.paper_feedback.c
@@ -102,6 +102,7 @@ class Library:
         if not ids:
             return 0
         with self.engine.begin() as conn:
+            lock(conn, f"collection:{collection_id}")  # before and after count this transaction's saves only
             before = conn.execute(select(func.count()).where(ci.collection_id == collection_id)).scalar_one()
             rows = [{"collection_id": collection_id, "paper_id": pid, "added_at": now} for pid in ids]
             for start in range(0, len(rows), 5000):

@@ -1,9 +1,10 @@
 """Rate limits that hold under concurrency: each attempt is a row, counted in the transaction
 that adds it.
 
-SQLite serializes writers, and the transaction begins with its insert, so it holds the write
-lock while it counts: of many simultaneous attempts exactly ``limit`` get through, however they
-interleave.  (An in-memory counter checked before slow work and updated after it let 30
+The transaction first takes a lock on its keys (``dialect.lock``: SQLite's write lock, a
+PostgreSQL advisory lock), so it counts every attempt committed before it: of many simultaneous
+attempts exactly ``limit`` get through, however they interleave, and however many web replicas
+share the store.  (An in-memory counter checked before slow work and updated after it let 30
 simultaneous wrong passwords all be checked.)
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from sqlalchemy import Engine, delete, func, insert, select
 
 from paperboy.store import schema as t
+from paperboy.store.dialect import lock
 
 a = t.attempts.c
 
@@ -35,6 +37,7 @@ class Limits:
         """
         try:
             with self.engine.begin() as conn:
+                lock(conn, *(f"attempts:{k}" for k in keys))
                 add = insert(t.attempts)
                 ids = [conn.execute(add.values(key=k, created_at=now)).inserted_primary_key[0] for k in keys]
                 for key in keys:

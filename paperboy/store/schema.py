@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     LargeBinary,
@@ -23,8 +25,26 @@ from sqlalchemy import (
     Text,
     func,
 )
+from sqlalchemy.types import TypeEngine
 
 metadata = MetaData()
+
+
+def Chars(length: int) -> TypeEngine:  # noqa: N802 - reads as a type, like String(n)
+    """Text of about ``length`` characters: ``VARCHAR(length)`` on SQLite (which never enforces a
+    length, so old stores keep their tables), ``text`` on PostgreSQL.
+
+    Why not ``VARCHAR(n)`` on PostgreSQL: it would refuse what SQLite takes, and a whole import
+    batch failed on 230 real category strings of 33-62 characters.  Lengths that matter to people
+    (user names, collection names) are checked by the services, the same on both backends.
+    """
+    return Text().with_variant(String(length), "sqlite")
+
+
+#: Row ids and the columns holding them: 64-bit on PostgreSQL, where a user can name any id up to
+#: 2^63 - 1 in a URL; SQLite's ``INTEGER PRIMARY KEY`` is 64-bit already (and must stay
+#: ``INTEGER`` to remain the rowid).
+Id = BigInteger().with_variant(Integer(), "sqlite")
 
 papers = Table(
     "papers",
@@ -32,7 +52,7 @@ papers = Table(
     #: Monotonic change counter and row key: every insert or change takes the next value, so
     #: derived indices catch up by reading rows with a larger seq, and inserts append in order.
     Column("seq", Integer, primary_key=True, autoincrement=False),
-    Column("id", String(64), nullable=False, unique=True),
+    Column("id", Chars(64), nullable=False, unique=True),
     #: True when ``id`` is an arXiv id (then abs/pdf links are arXiv's).
     Column("is_arxiv", Boolean, nullable=False),
     Column("version", Integer),
@@ -45,11 +65,11 @@ papers = Table(
     #: Each author's affiliations, parallel to ``authors`` (``[]`` when no author has any).
     Column("affiliations", JSON, nullable=False, server_default="[]"),
     Column("categories", JSON, nullable=False),
-    Column("primary_category", String(32)),
+    Column("primary_category", Chars(32)),
     Column("comment", Text),
     Column("journal_ref", Text),
     #: The first DOI, case kept (matched case-insensitively: ``ix_papers_doi_key``).
-    Column("doi", String(255)),
+    Column("doi", Chars(255)),
     #: Every DOI the sources gave (arXiv allows several), the first being ``doi``.
     Column("dois", JSON, nullable=False, server_default="[]"),
     Column("license", Text),
@@ -57,9 +77,9 @@ papers = Table(
     Column("pdf_url", Text),
     Column("code_url", Text),
     Column("project_url", Text),
-    Column("published", String(20)),
-    Column("updated", String(20)),
-    Column("announced", String(10)),
+    Column("published", Chars(20)),
+    Column("updated", Chars(20)),
+    Column("announced", Chars(10)),
     #: Votes reported by a source (Hugging Face), not paperboy's own.
     Column("source_upvotes", Integer),
     #: Hugging Face's Daily Papers metadata: daily_at, daily_by, thumbnail, ai_summary (sources/record.py).
@@ -67,8 +87,8 @@ papers = Table(
     #: Authority of the current field values: (version, source rank) decides merges.
     Column("field_rank", Integer, nullable=False),
     Column("sources", JSON, nullable=False),
-    Column("first_seen", String(20), nullable=False),
-    Column("last_changed", String(20), nullable=False),
+    Column("first_seen", Chars(20), nullable=False),
+    Column("last_changed", Chars(20), nullable=False),
     Index("ix_papers_title_key", "title_key"),
     Index("ix_papers_announced", "announced"),
 )
@@ -76,50 +96,64 @@ papers = Table(
 Index("ix_papers_doi_key", func.lower(papers.c.doi))
 
 # Link tables are clustered on the column they are searched by (one B-tree each, no rowid):
-# an author's papers, a category's papers, a paper's sources.
+# an author's papers, a category's papers, a paper's sources.  They are written only in the
+# transaction that writes their paper, which also deletes them with it (store/ingest.py), so their
+# foreign key is never checked: SQLite runs with foreign keys off, and PostgreSQL does not get
+# the constraint (checking it cost as much server time as inserting the rows; migration 0012).
+#: Tables whose foreign key to ``papers`` exists on SQLite only.
+SQLITE_ONLY_FOREIGN_KEYS = ("paper_authors", "paper_categories", "paper_sources")
+
+
+def _paper_link() -> ForeignKeyConstraint:
+    return ForeignKeyConstraint(["paper_id"], ["papers.id"], ondelete="CASCADE").ddl_if(dialect="sqlite")
+
+
 paper_authors = Table(
     "paper_authors",
     metadata,
     #: Normalized name: one author page per key.
     Column("author_key", Text, primary_key=True),
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Chars(64), primary_key=True),
     #: Place in the paper's author list; the display name is ``papers.authors[position]``.
     Column("position", Integer, primary_key=True),
+    _paper_link(),
     sqlite_with_rowid=False,
 )
 
 paper_categories = Table(
     "paper_categories",
     metadata,
-    Column("category", String(32), primary_key=True),
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("category", Chars(32), primary_key=True),
+    Column("paper_id", Chars(64), primary_key=True),
     Column("is_primary", Boolean, nullable=False),
+    _paper_link(),
     sqlite_with_rowid=False,
 )
 
 paper_sources = Table(
     "paper_sources",
     metadata,
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
-    Column("source", String(16), primary_key=True),
+    Column("paper_id", Chars(64), primary_key=True),
+    Column("source", Chars(16), primary_key=True),
     #: Hash of the last record this source gave: an identical record is "unchanged" at once.
-    Column("record_hash", String(32)),
-    Column("first_seen", String(20), nullable=False),
-    Column("last_seen", String(20), nullable=False),
+    Column("record_hash", Chars(32)),
+    Column("first_seen", Chars(20), nullable=False),
+    Column("last_seen", Chars(20), nullable=False),
+    _paper_link(),
     sqlite_with_rowid=False,
 )
 
 ingest_runs = Table(
     "ingest_runs",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("source", String(16), nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("source", Chars(16), nullable=False),
     Column("target", Text, nullable=False),
-    Column("started_at", String(20), nullable=False),
-    Column("finished_at", String(20)),
+    Column("started_at", Chars(20), nullable=False),
+    Column("finished_at", Chars(20)),
     #: running, completed, failed (error says why) or interrupted; a running one whose process
     #: is gone reads as died (``Store.runs``).
-    Column("status", String(16), nullable=False),
+    Column("status", Chars(16), nullable=False),
     Column("new", Integer, nullable=False, default=0),
     Column("updated", Integer, nullable=False, default=0),
     Column("unchanged", Integer, nullable=False, default=0),
@@ -127,15 +161,15 @@ ingest_runs = Table(
     Column("error", Text),
     #: ``host:pid`` of the importing process, and when it last committed a batch: a run still
     #: "running" whose process is gone (``kill -9``) is shown as died, not running forever.
-    Column("owner", String(80)),
-    Column("heartbeat_at", String(20)),
+    Column("owner", Chars(80)),
+    Column("heartbeat_at", Chars(20)),
 )
 
 rejections = Table(
     "rejections",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("run_id", Integer, ForeignKey("ingest_runs.id", ondelete="CASCADE"), nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("run_id", Id, ForeignKey("ingest_runs.id", ondelete="CASCADE"), nullable=False),
     Column("place", Text, nullable=False),
     Column("reason", Text, nullable=False),
     Index("ix_rejections_run", "run_id"),
@@ -144,17 +178,17 @@ rejections = Table(
 harvest_state = Table(
     "harvest_state",
     metadata,
-    Column("key", String(255), primary_key=True),
+    Column("key", Chars(255), primary_key=True),
     Column("state", JSON, nullable=False),
-    Column("updated_at", String(20), nullable=False),
+    Column("updated_at", Chars(20), nullable=False),
 )
 
 paper_vectors = Table(
     "paper_vectors",
     metadata,
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Chars(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     #: The model (and precision) that made the vector: another model means re-embedding.
-    Column("model", String(128), nullable=False),
+    Column("model", Chars(128), nullable=False),
     #: ``papers.seq`` of the text that was embedded: a newer seq means the paper changed since.
     Column("seq", Integer, nullable=False),
     #: float32, little-endian, ``dim`` values.
@@ -162,7 +196,7 @@ paper_vectors = Table(
     #: When the vector was written: the ``vectors`` counter, taken in the writing transaction and
     #: held (row-locked) until its commit, so vectors become visible in ``change`` order however
     #: out of ``seq`` order they are written.  Vector indices catch up by it (``store/changes.py``).
-    Column("change", Integer, nullable=False, server_default="0"),
+    Column("change", Id, nullable=False, server_default="0"),
     Index("ix_paper_vectors_model_change", "model", "change"),
 )
 
@@ -173,64 +207,64 @@ paper_vectors = Table(
 users = Table(
     "users",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id, primary_key=True, autoincrement=True),
     #: Shown on pages; unique ignoring case (``username_key``).
-    Column("username", String(40), nullable=False),
-    Column("username_key", String(40), nullable=False, unique=True),
+    Column("username", Chars(40), nullable=False),
+    Column("username_key", Chars(40), nullable=False, unique=True),
     #: The confirmed address (sign-in by email, reset links, digests); empty until confirmed.
-    Column("email", String(255), unique=True),
+    Column("email", Chars(255), unique=True),
     #: An address given at sign-up (or changed to) whose confirmation link was not yet followed:
     #: it claims nothing, so registering somebody else's address reveals and blocks nothing.
-    Column("email_pending", String(255)),
+    Column("email_pending", Chars(255)),
     #: argon2id hash (``argon2-cffi``); never the password.
     Column("password_hash", Text, nullable=False),
     Column("is_admin", Boolean, nullable=False, default=False),
-    Column("created_at", String(20), nullable=False),
+    Column("created_at", Chars(20), nullable=False),
 )
 
 sessions = Table(
     "sessions",
     metadata,
     #: SHA-256 of the cookie's random token: a leaked database holds no usable session.
-    Column("token_hash", String(64), primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("created_at", String(20), nullable=False),
-    Column("expires_at", String(20), nullable=False),
+    Column("token_hash", Chars(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", Chars(20), nullable=False),
+    Column("expires_at", Chars(20), nullable=False),
     Index("ix_sessions_user", "user_id"),
 )
 
 api_tokens = Table(
     "api_tokens",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("name", String(80), nullable=False),
-    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("name", Chars(80), nullable=False),
+    Column("token_hash", Chars(64), nullable=False, unique=True),
     #: The token's first characters, so its owner can tell tokens apart.
-    Column("prefix", String(16), nullable=False),
-    Column("created_at", String(20), nullable=False),
-    Column("last_used_at", String(20)),
+    Column("prefix", Chars(16), nullable=False),
+    Column("created_at", Chars(20), nullable=False),
+    Column("last_used_at", Chars(20)),
     Index("ix_api_tokens_user", "user_id"),
 )
 
 password_resets = Table(
     "password_resets",
     metadata,
-    Column("token_hash", String(64), primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("expires_at", String(20), nullable=False),
-    Column("used_at", String(20)),
+    Column("token_hash", Chars(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("expires_at", Chars(20), nullable=False),
+    Column("used_at", Chars(20)),
 )
 
 email_confirmations = Table(
     "email_confirmations",
     metadata,
     #: SHA-256 of the mailed link's token.
-    Column("token_hash", String(64), primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("email", String(255), nullable=False),
-    Column("expires_at", String(20), nullable=False),
-    Column("used_at", String(20)),
+    Column("token_hash", Chars(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("email", Chars(255), nullable=False),
+    Column("expires_at", Chars(20), nullable=False),
+    Column("used_at", Chars(20)),
 )
 
 #: Rate-limited attempts (sign-ins, sign-ups, reset requests), one row each, counted inside the
@@ -238,10 +272,10 @@ email_confirmations = Table(
 attempts = Table(
     "attempts",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id, primary_key=True, autoincrement=True),
     #: What is limited, e.g. ``login-account:alice`` or ``login-address:203.0.113.7``.
-    Column("key", String(300), nullable=False),
-    Column("created_at", String(20), nullable=False),
+    Column("key", Chars(300), nullable=False),
+    Column("created_at", Chars(20), nullable=False),
     Index("ix_attempts_key", "key", "created_at"),
 )
 
@@ -250,18 +284,18 @@ attempts = Table(
 submissions = Table(
     "submissions",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
-    Column("paper_id", String(64), nullable=False),
-    Column("created_at", String(20), nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("paper_id", Chars(64), nullable=False),
+    Column("created_at", Chars(20), nullable=False),
     #: fetching, done (the paper is submitted), refused or failed (``message`` says why).
-    Column("state", String(16), nullable=False),
+    Column("state", Chars(16), nullable=False),
     #: Why it was refused or failed, as a kind of ``services/errors.py`` (``conflict``, ``unavailable`` …).
-    Column("kind", String(16)),
+    Column("kind", Chars(16)),
     Column("message", Text),
-    Column("finished_at", String(20)),
+    Column("finished_at", Chars(20)),
     #: ``host:pid`` of the process fetching it: a fetch whose process died is shown as failed.
-    Column("owner", String(80)),
+    Column("owner", Chars(80)),
     Index("ix_submissions_user", "user_id", "created_at"),
     Index("ix_submissions_paper", "paper_id", "state"),
 )
@@ -269,9 +303,9 @@ submissions = Table(
 votes = Table(
     "votes",
     metadata,
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("created_at", String(20), nullable=False),
+    Column("paper_id", Chars(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("created_at", Chars(20), nullable=False),
     Index("ix_votes_user", "user_id", "created_at"),
 )
 
@@ -279,7 +313,7 @@ paper_stats = Table(
     "paper_stats",
     metadata,
     #: One row per paper that anybody acted on (voted, commented, submitted, hidden).
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Chars(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     #: paperboy's own votes (a source's votes stay in ``papers.source_upvotes``).
     Column("upvotes", Integer, nullable=False, default=0),
     Column("num_comments", Integer, nullable=False, default=0),
@@ -287,8 +321,8 @@ paper_stats = Table(
     Column("hot", Float, nullable=False, default=0.0),
     #: Hidden by an admin: left out of feeds, search and the API.
     Column("hidden", Boolean, nullable=False, default=False),
-    Column("submitted_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
-    Column("submitted_at", String(20)),
+    Column("submitted_by", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("submitted_at", Chars(20)),
     Index("ix_paper_stats_hot", "hot"),
     Index("ix_paper_stats_submitted", "submitted_by", "submitted_at"),
 )
@@ -296,13 +330,13 @@ paper_stats = Table(
 comments = Table(
     "comments",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("paper_id", Chars(64), ForeignKey("papers.id", ondelete="CASCADE"), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False),
     #: Markdown source as typed; rendered safely (no raw HTML) when shown.
     Column("body", Text, nullable=False),
-    Column("created_at", String(20), nullable=False),
-    Column("edited_at", String(20)),
+    Column("created_at", Chars(20), nullable=False),
+    Column("edited_at", Chars(20)),
     Column("hidden", Boolean, nullable=False, default=False),
     Index("ix_comments_paper", "paper_id", "id"),
     Index("ix_comments_user", "user_id", "id"),
@@ -315,16 +349,16 @@ comments = Table(
 subscribers = Table(
     "subscribers",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id, primary_key=True, autoincrement=True),
     #: Lower case; one subscription per address.
-    Column("email", String(255), nullable=False, unique=True),
+    Column("email", Chars(255), nullable=False, unique=True),
     #: Double opt-in: nothing but the confirmation mail goes out before this is true.
     Column("confirmed", Boolean, nullable=False, default=False),
     #: A permanent delivery failure (SMTP 5xx) stops all mail to the address.
     Column("bounced", Boolean, nullable=False, default=False),
     Column("bounce_reason", Text),
     #: ``daily`` (only on days with new papers) or ``weekly``.
-    Column("frequency", String(8), nullable=False, default="daily"),
+    Column("frequency", Chars(8), nullable=False, default="daily"),
     #: Chosen sections in order: trending, categories, searches, similar.
     Column("sections", JSON, nullable=False),
     #: Papers per section.
@@ -333,17 +367,17 @@ subscribers = Table(
     #: Saved searches (the search syntax), sent as keyword alerts.
     Column("searches", JSON, nullable=False),
     #: Random value mixed into this subscription's signed links: a new subscription gets new links.
-    Column("link_key", String(32), nullable=False),
-    Column("created_at", String(20), nullable=False),
+    Column("link_key", Chars(32), nullable=False),
+    Column("created_at", Chars(20), nullable=False),
     #: When the last confirmation mail went out (resending is rate-limited).
-    Column("confirm_sent_at", String(20)),
-    Column("confirmed_at", String(20)),
-    Column("bounced_at", String(20)),
+    Column("confirm_sent_at", Chars(20)),
+    Column("confirmed_at", Chars(20)),
+    Column("bounced_at", Chars(20)),
     #: The last digest sent: its period, when, the newest announcement day it covered and the
     #: store's change counter then (papers that arrive late for a covered day are caught by seq).
-    Column("last_period", String(16)),
-    Column("last_sent_at", String(20)),
-    Column("covered_until", String(10)),
+    Column("last_period", Chars(16)),
+    Column("last_sent_at", Chars(20)),
+    Column("covered_until", Chars(10)),
     Column("covered_seq", Integer),
 )
 
@@ -351,22 +385,22 @@ digest_sends = Table(
     "digest_sends",
     metadata,
     #: One row per (subscriber, period): the claim that makes each digest go out once.
-    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
     #: ``2026-07-10`` (daily) or ``2026-W28`` (weekly).
-    Column("period", String(16), primary_key=True),
+    Column("period", Chars(16), primary_key=True),
     #: claimed (a sender holds it), sent, failed (temporary: retried) or bounced (never retried).
-    Column("state", String(8), nullable=False),
+    Column("state", Chars(8), nullable=False),
     #: The sender holding the claim: ``host:pid:random``.
-    Column("owner", String(120), nullable=False),
+    Column("owner", Chars(120), nullable=False),
     #: A claim whose owner is gone, or whose lease ran out, may be taken over.
-    Column("lease_until", String(20), nullable=False),
+    Column("lease_until", Chars(20), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     #: The same Message-ID on every attempt, so a resent duplicate is recognisable as one.
-    Column("message_id", String(255), nullable=False),
+    Column("message_id", Chars(255), nullable=False),
     #: The digest as built when first claimed (sections of paper ids, window): resent unchanged.
     Column("content", JSON, nullable=False),
-    Column("claimed_at", String(20), nullable=False),
-    Column("sent_at", String(20)),
+    Column("claimed_at", Chars(20), nullable=False),
+    Column("sent_at", Chars(20)),
     Column("error", Text),
     Index("ix_digest_sends_state", "state", "period"),
 )
@@ -376,9 +410,9 @@ digest_papers = Table(
     metadata,
     #: Every paper ever sent to a subscriber: no paper goes to the same address twice.  No foreign
     #: key to ``papers``: a re-keyed paper must not be blocked by old digests.
-    Column("subscriber_id", Integer, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
-    Column("paper_id", String(64), primary_key=True),
-    Column("period", String(16), nullable=False),
+    Column("subscriber_id", Id, ForeignKey("subscribers.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Chars(64), primary_key=True),
+    Column("period", Chars(16), nullable=False),
     sqlite_with_rowid=False,
 )
 
@@ -389,15 +423,15 @@ digest_papers = Table(
 collections = Table(
     "collections",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id, primary_key=True, autoincrement=True),
     #: The owner; NULL for a group's shared collection (``group_id``), which no one user owns.
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
-    Column("name", String(100), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=True),
+    Column("name", Chars(100), nullable=False),
     #: Lower case: one collection per name and user, whatever the case.
-    Column("name_key", String(100), nullable=False),
-    Column("created_at", String(20), nullable=False),
+    Column("name_key", Chars(100), nullable=False),
+    Column("created_at", Chars(20), nullable=False),
     #: Set for a group's shared collection (issue 18): every member saves into it.
-    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=True),
+    Column("group_id", Id, ForeignKey("groups.id", ondelete="CASCADE"), nullable=True),
     Index("ux_collections_user_name", "user_id", "name_key", unique=True),
     Index("ux_collections_group_name", "group_id", "name_key", unique=True),
 )
@@ -405,34 +439,34 @@ collections = Table(
 collection_items = Table(
     "collection_items",
     metadata,
-    Column("collection_id", Integer, ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True),
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("collection_id", Id, ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Chars(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     #: When it was saved: recent saves weigh more in the user's taste.
-    Column("added_at", String(20), nullable=False),
+    Column("added_at", Chars(20), nullable=False),
     #: Who saved it (a user id, kept for a group's shared collections; NULL in personal ones and older
     #: rows).  No foreign key: it was added without copying the table (see migration 0011).
-    Column("added_by", Integer, nullable=True),
+    Column("added_by", Id, nullable=True),
     Index("ix_collection_items_paper", "paper_id"),
 )
 
 paper_feedback = Table(
     "paper_feedback",
     metadata,
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Chars(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     #: ``not_interested`` (the only kind so far): never recommended again, and a negative example.
-    Column("kind", String(16), nullable=False),
-    Column("created_at", String(20), nullable=False),
+    Column("kind", Chars(16), nullable=False),
+    Column("created_at", Chars(20), nullable=False),
 )
 
 feed_tokens = Table(
     "feed_tokens",
     metadata,
     #: SHA-256 of the token in a user's private "for you" feed link (read-only; a new link replaces it).
-    Column("token_hash", String(64), primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, unique=True),
-    Column("created_at", String(20), nullable=False),
-    Column("last_used_at", String(20)),
+    Column("token_hash", Chars(64), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), nullable=False, unique=True),
+    Column("created_at", Chars(20), nullable=False),
+    Column("last_used_at", Chars(20)),
 )
 
 #: Change counters: ``activity`` goes up with every vote, comment, submission or hiding, so
@@ -440,8 +474,8 @@ feed_tokens = Table(
 counters = Table(
     "counters",
     metadata,
-    Column("name", String(32), primary_key=True),
-    Column("value", Integer, nullable=False),
+    Column("name", Chars(32), primary_key=True),
+    Column("value", Id, nullable=False),
 )
 
 #: Leases on work only one process may do for the whole store at a time (``indexer``: embedding
@@ -449,13 +483,13 @@ counters = Table(
 leases = Table(
     "leases",
     metadata,
-    Column("name", String(32), primary_key=True),
+    Column("name", Chars(32), primary_key=True),
     #: ``host:pid`` (and a tag) of the holder.
-    Column("owner", String(255), nullable=False),
-    Column("acquired_at", String(20), nullable=False),
-    Column("heartbeat_at", String(20), nullable=False),
+    Column("owner", Chars(255), nullable=False),
+    Column("acquired_at", Chars(20), nullable=False),
+    Column("heartbeat_at", Chars(20), nullable=False),
     #: The holder keeps it only while it renews before this moment; afterwards anyone may take it.
-    Column("expires_at", String(20), nullable=False),
+    Column("expires_at", Chars(20), nullable=False),
 )
 
 
@@ -464,14 +498,14 @@ leases = Table(
 follows = Table(
     "follows",
     metadata,
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     #: What is followed: ``author`` (target: the author key), ``category`` (lower case; ``cs`` is
     #: every ``cs.*``), ``search`` (the query text) or ``topic`` (the topic id).
-    Column("kind", String(16), primary_key=True),
-    Column("target", String(300), primary_key=True),
+    Column("kind", Chars(16), primary_key=True),
+    Column("target", Chars(300), primary_key=True),
     #: How it is shown (an author's spelling, a category as written).
-    Column("label", String(300), nullable=False),
-    Column("created_at", String(20), nullable=False),
+    Column("label", Chars(300), nullable=False),
+    Column("created_at", Chars(20), nullable=False),
     #: Follower counts: one B-tree walk per author page.
     Index("ix_follows_target", "kind", "target"),
 )
@@ -479,21 +513,21 @@ follows = Table(
 groups = Table(
     "groups",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(100), nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", Chars(100), nullable=False),
     Column("description", Text, nullable=False, default=""),
-    Column("created_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
-    Column("created_at", String(20), nullable=False),
+    Column("created_by", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", Chars(20), nullable=False),
 )
 
 group_members = Table(
     "group_members",
     metadata,
-    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", Id, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     #: ``owner`` (invites, removes, renames, webhooks) or ``member``.
-    Column("role", String(8), nullable=False),
-    Column("joined_at", String(20), nullable=False),
+    Column("role", Chars(8), nullable=False),
+    Column("joined_at", Chars(20), nullable=False),
     Index("ix_group_members_user", "user_id"),
 )
 
@@ -501,11 +535,11 @@ group_invites = Table(
     "group_invites",
     metadata,
     #: SHA-256 of the random token in the invitation link: a leaked database invites nobody.
-    Column("token_hash", String(64), primary_key=True),
-    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
-    Column("created_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
-    Column("created_at", String(20), nullable=False),
-    Column("expires_at", String(20), nullable=False),
+    Column("token_hash", Chars(64), primary_key=True),
+    Column("group_id", Id, ForeignKey("groups.id", ondelete="CASCADE"), nullable=False),
+    Column("created_by", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", Chars(20), nullable=False),
+    Column("expires_at", Chars(20), nullable=False),
     #: How many people joined through it.
     Column("uses", Integer, nullable=False, default=0),
     Index("ix_group_invites_group", "group_id"),
@@ -515,44 +549,44 @@ reading_queue = Table(
     "reading_queue",
     metadata,
     #: A group's papers to read by a day ("Friday's papers").
-    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
-    Column("day", String(10), primary_key=True),
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
-    Column("added_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
-    Column("added_at", String(20), nullable=False),
+    Column("group_id", Id, ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+    Column("day", Chars(10), primary_key=True),
+    Column("paper_id", Chars(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("added_by", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("added_at", Chars(20), nullable=False),
 )
 
 notes = Table(
     "notes",
     metadata,
     #: A private note of one user on one saved paper (Markdown, rendered without raw HTML).
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Chars(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     Column("body", Text, nullable=False),
-    Column("created_at", String(20), nullable=False),
-    Column("updated_at", String(20), nullable=False),
+    Column("created_at", Chars(20), nullable=False),
+    Column("updated_at", Chars(20), nullable=False),
 )
 
 webhooks = Table(
     "webhooks",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", Id, primary_key=True, autoincrement=True),
     #: Exactly one of user_id and group_id: whose hook it is.
-    Column("user_id", Integer, ForeignKey("users.id", ondelete="CASCADE")),
-    Column("group_id", Integer, ForeignKey("groups.id", ondelete="CASCADE")),
-    Column("name", String(100), nullable=False),
+    Column("user_id", Id, ForeignKey("users.id", ondelete="CASCADE")),
+    Column("group_id", Id, ForeignKey("groups.id", ondelete="CASCADE")),
+    Column("name", Chars(100), nullable=False),
     #: slack, mattermost, discord, teams or matrix: which JSON shape the message takes.
-    Column("service", String(16), nullable=False),
+    Column("service", Chars(16), nullable=False),
     #: The incoming-webhook URL (a secret: shown masked, never logged).
     Column("url", Text, nullable=False),
     #: Matrix only: the access token of the account that posts (a secret, never shown).
     Column("secret", Text),
     #: digest, collection (``target``: its id) or search (``target``: the query).
-    Column("kind", String(16), nullable=False),
+    Column("kind", Chars(16), nullable=False),
     Column("target", Text, nullable=False, default=""),
-    Column("created_by", Integer, ForeignKey("users.id", ondelete="SET NULL")),
-    Column("created_at", String(20), nullable=False),
-    Column("last_sent_at", String(20)),
+    Column("created_by", Id, ForeignKey("users.id", ondelete="SET NULL")),
+    Column("created_at", Chars(20), nullable=False),
+    Column("last_sent_at", Chars(20)),
     Column("last_error", Text),
     Index("ix_webhooks_user", "user_id"),
     Index("ix_webhooks_group", "group_id"),
@@ -562,17 +596,17 @@ webhook_sends = Table(
     "webhook_sends",
     metadata,
     #: The send log of chat webhooks, as ``digest_sends`` is for mail: one row per (hook, period).
-    Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True),
-    Column("period", String(16), primary_key=True),
+    Column("webhook_id", Id, ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True),
+    Column("period", Chars(16), primary_key=True),
     #: claimed, sent, failed (temporary: retried) or dead (refused for good: never retried).
-    Column("state", String(8), nullable=False),
-    Column("owner", String(120), nullable=False),
-    Column("lease_until", String(20), nullable=False),
+    Column("state", Chars(8), nullable=False),
+    Column("owner", Chars(120), nullable=False),
+    Column("lease_until", Chars(20), nullable=False),
     Column("attempts", Integer, nullable=False, default=0),
     #: The message as first built (paper ids, title): resent unchanged after a crash.
     Column("content", JSON, nullable=False),
-    Column("claimed_at", String(20), nullable=False),
-    Column("sent_at", String(20)),
+    Column("claimed_at", Chars(20), nullable=False),
+    Column("sent_at", Chars(20)),
     Column("error", Text),
 )
 
@@ -580,9 +614,9 @@ webhook_papers = Table(
     "webhook_papers",
     metadata,
     #: Every paper a hook ever posted: no paper goes to the same channel twice.
-    Column("webhook_id", Integer, ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True),
-    Column("paper_id", String(64), primary_key=True),
-    Column("period", String(16), nullable=False),
+    Column("webhook_id", Id, ForeignKey("webhooks.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Chars(64), primary_key=True),
+    Column("period", Chars(16), nullable=False),
     sqlite_with_rowid=False,
 )
 
@@ -595,12 +629,12 @@ topic_builds = Table(
     "topic_builds",
     metadata,
     #: Only finished builds are recorded (in the transaction that writes their topics).
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("model", String(128), nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("model", Chars(128), nullable=False),
     #: How it was made: clustering, k, layout and their settings; ``next_id`` for new topics.
     Column("params", JSON, nullable=False),
-    Column("started_at", String(20), nullable=False),
-    Column("finished_at", String(20), nullable=False),
+    Column("started_at", Chars(20), nullable=False),
+    Column("finished_at", Chars(20), nullable=False),
     Column("papers", Integer, nullable=False),
     Column("topics", Integer, nullable=False),
     Column("seconds", Float, nullable=False),
@@ -613,8 +647,8 @@ topics = Table(
     "topics",
     metadata,
     #: Kept across rebuilds for the topic whose centroid is closest to the old one.
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("build_id", Integer, nullable=False),
+    Column("id", Id, primary_key=True, autoincrement=False),
+    Column("build_id", Id, nullable=False),
     #: A few of its most distinctive phrases (class-based TF-IDF), for people.
     Column("label", Text, nullable=False),
     #: ``[[phrase, weight], ...]``, most distinctive first.
@@ -631,8 +665,8 @@ topics = Table(
 paper_topics = Table(
     "paper_topics",
     metadata,
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
-    Column("topic_id", Integer, nullable=False),
+    Column("paper_id", Chars(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("topic_id", Id, nullable=False),
     #: ``paper_vectors.seq`` it was placed from: a newer vector means placing it again.
     Column("seq", Integer, nullable=False),
     #: The paper's point on the map.
@@ -646,7 +680,7 @@ paper_topics = Table(
 paper_keywords = Table(
     "paper_keywords",
     metadata,
-    Column("paper_id", String(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
+    Column("paper_id", Chars(64), ForeignKey("papers.id", ondelete="CASCADE"), primary_key=True),
     #: ``papers.seq`` of the text they were taken from.
     Column("seq", Integer, nullable=False),
     #: A few key phrases as they are written in the paper, most telling first.
@@ -657,7 +691,18 @@ keyword_papers = Table(
     "keyword_papers",
     metadata,
     #: A key phrase's normalized form (``topic:"…"`` searches by it), then its papers.
-    Column("key", String(200), primary_key=True),
-    Column("paper_id", String(64), primary_key=True),
+    Column("key", Chars(200), primary_key=True),
+    Column("paper_id", Chars(64), primary_key=True),
     sqlite_with_rowid=False,
+)
+
+
+#: Values every process of the installation must agree on, such as the key that signs mailed links
+#: (``link-signing``): in the store, so that web replicas on other machines share them.
+secrets = Table(
+    "secrets",
+    metadata,
+    Column("name", Chars(64), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("created_at", Chars(20), nullable=False),
 )

@@ -33,6 +33,7 @@ from paperboy.store.notes import Notes
 from paperboy.store.owners import owner_gone
 from paperboy.store.people import People
 from paperboy.store.rows import as_dict
+from paperboy.store.secrets import Secrets
 from paperboy.store.submissions import Submissions
 from paperboy.store.subscriptions import Subscriptions
 from paperboy.store.topics import TopicStore
@@ -94,13 +95,15 @@ class Store:
         self.submissions = Submissions(engine)
         #: Work one process at a time may do for the whole store (the indexer's embedding).
         self.leases = Leases(engine)
+        #: Values every process must share (the key that signs mailed links).
+        self.secrets = Secrets(engine)
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
     def open(cls, settings: Settings) -> Store:
         """Open (creating and migrating if needed) the store a settings object names."""
-        if not settings.database_url:
-            Path(settings.home).mkdir(parents=True, exist_ok=True)
+        # The home holds settings, index files and mail even when the store is elsewhere (PostgreSQL).
+        Path(settings.home).mkdir(parents=True, exist_ok=True)
         engine = make_engine(settings.db_url)
         migrate(engine)
         return cls(engine, settings)

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Engine, delete, func, insert, select, update
 
 from paperboy.store import schema as t
+from paperboy.store.dialect import lock
 from paperboy.store.owners import owner_gone
 from paperboy.store.rows import as_dict
 
@@ -54,6 +55,7 @@ class Submissions:
         """
         row = {"user_id": user_id, "paper_id": paper_id, "created_at": now, "state": state, "owner": owner}
         with self.engine.begin() as conn:  # raising rolls the row back: nothing counted
+            lock(conn, f"submissions:user:{user_id}", f"submissions:paper:{paper_id}")
             sub_id = conn.execute(insert(t.submissions).values(row)).inserted_primary_key[0]
             today = select(func.count()).where(c.user_id == user_id, c.created_at >= day_start)
             if conn.execute(today).scalar_one() > cap:

@@ -118,8 +118,12 @@ class TopicStore:
     def remove_missing(self) -> int:
         """Forget placements and key phrases of papers no longer in the store (re-keyed); returns how many."""
         gone = select(p.id).where(p.id == pt.paper_id).exists()
+        phrases_gone = select(p.id).where(p.id == kp.paper_id).exists()
         with self.engine.begin() as conn:
-            ids = conn.execute(select(pt.paper_id).where(~gone)).scalars().all()
+            # key phrases have no foreign key: on PostgreSQL the cascade took the placement already
+            found = set(conn.execute(select(pt.paper_id).where(~gone)).scalars())
+            found |= set(conn.execute(select(kp.paper_id).distinct().where(~phrases_gone)).scalars())
+            ids = sorted(found)
             if not ids:
                 return 0
             _bump_topics(conn)

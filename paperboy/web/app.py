@@ -21,6 +21,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from paperboy.config import Settings, load_settings
@@ -125,6 +126,9 @@ def create_app(
     for module in routers:
         app.include_router(module.router)
     app.add_middleware(RequestScope)
+    from paperboy.web.nul import RefuseNul
+
+    app.add_middleware(RefuseNul)  # a NUL never reaches a route, nor the database
     _install_error_handlers(app)
     from paperboy.web.headers import SecurityHeaders
 
@@ -172,6 +176,16 @@ def _install_error_handlers(app: FastAPI) -> None:
         if _wants_json(request):
             return JSONResponse({"error": "invalid request", "details": problems}, status_code=422)
         return render_error(request, 400, "; ".join(problems) or "invalid request")
+
+    @app.exception_handler(DataError)
+    async def unstorable(request: Request, exc: DataError) -> Response:
+        """A value the database refused as data (SQLSTATE class 22: out of range, bad text) that no
+        check caught before: the request's fault, answered as any invalid request (nothing was written)."""
+        log.warning("refused data on %s: %s", request.url.path, exc.orig)
+        message = "the request holds a value that cannot be stored (out of range or not valid text)"
+        if _wants_json(request):
+            return JSONResponse({"error": message}, status_code=400)
+        return render_error(request, 400, message)
 
     @app.exception_handler(Exception)
     async def crashed(request: Request, exc: Exception) -> Response:  # pragma: no cover - a bug's last line

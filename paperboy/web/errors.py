@@ -21,7 +21,10 @@ class InvalidBody(ErrorBody):
 
 
 _WHY = {
-    400: "A parameter that fits its type but not its meaning (a date that does not exist), or a body that is not JSON.",
+    400: (
+        "A parameter that fits its type but not its meaning (a date that does not exist), a body that is not "
+        "JSON, or a request holding a NUL character (U+0000) anywhere, which no field may contain."
+    ),
     401: "No API token, or an unknown one (send `Authorization: Bearer pb_…`).",
     403: "Signed in by cookie without the page's CSRF token, or not allowed to do this.",
     404: "No such paper, comment, submission, topic or map point (or none of yours).",
@@ -51,8 +54,12 @@ def http_status(kind: str | None) -> int:
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for a JSON route: the listed 4xx with ``ErrorBody``, and 422 with ``InvalidBody``."""
-    out: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody, "description": _WHY[code]} for code in codes}
+    """``responses=`` for a JSON route: the listed 4xx with ``ErrorBody``, and 422 with ``InvalidBody``.
+
+    Every route may answer 400: a request holding a NUL character is refused before any route
+    sees it (web/nul.py), whatever its parameters."""
+    listed = dict.fromkeys((400, *codes))
+    out: dict[int | str, dict[str, Any]] = {code: {"model": ErrorBody, "description": _WHY[code]} for code in listed}
     out[422] = {"model": InvalidBody, "description": "The parameters or the body do not fit this document."}
     return out
 

@@ -29,6 +29,7 @@ from paperboy.config import Settings
 from paperboy.sources.base import finish
 from paperboy.sources.record import PaperRecord
 from paperboy.store import Store
+from support import backend
 from support.mail import body_text
 
 #: "Now" for the community service in web tests: the corpus's last day, at noon.
@@ -141,11 +142,14 @@ class Web:
 
 
 _TEMPLATE: list[Path] = []
+#: On PostgreSQL, the database the template home's index was built from (copied for each app).
+WEB_TEMPLATE_DB = "paperboy_web_template"
 
 
 def _template_home() -> Path:
     """A home holding the corpus and its keyword index, made once per test process and copied
-    for each app (importing and indexing anew for every test would double the suite's time)."""
+    for each app (importing and indexing anew for every test would double the suite's time).
+    On PostgreSQL its store is the database ``WEB_TEMPLATE_DB``, copied the same way."""
     if not _TEMPLATE:
         from paperboy.config import load_settings
         from paperboy.services.indexing import index_once
@@ -153,10 +157,15 @@ def _template_home() -> Path:
         folder = tempfile.mkdtemp(prefix="paperboy-web-template-")
         atexit.register(shutil.rmtree, folder, ignore_errors=True)
         home = Path(folder) / "home"
-        settings = load_settings(home)
+        url = ""
+        if backend.on_postgres():
+            url = backend.server().create_database(WEB_TEMPLATE_DB, backend.TEMPLATE)
+        settings = load_settings(home, database_url=url)
         with Store.open(settings) as st:
             st.ingest("jsonl", "fixture", corpus())
             index_once(settings, st, semantic=False)
+        if url:
+            backend.pool(WEB_TEMPLATE_DB)  # copies made ahead of need, renamed into each test's place
         _TEMPLATE.append(home)
     return _TEMPLATE[0]
 
@@ -173,6 +182,8 @@ def running_app(
 
     if records is None and not Path(settings.home).exists():
         shutil.copytree(_template_home(), settings.home)
+        if settings.database_url:  # nobody opened the home yet, so nobody wrote to its database either
+            backend.replace(settings.database_url, WEB_TEMPLATE_DB)
     else:
         with Store.open(settings) as st:
             st.ingest("jsonl", "fixture", corpus() if records is None else records)
