@@ -7,22 +7,18 @@ import contextvars
 from typing import Any
 
 from fastapi import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
+
+from paperboy.web.middleware import HttpMiddleware
 
 _scope: contextvars.ContextVar[Scope | None] = contextvars.ContextVar("paperboy_request_scope", default=None)
 
 
-class RequestScope:
+class RequestScope(HttpMiddleware):
     """Pure ASGI middleware: remembers the current request's scope for template globals (the card
     macros, imported without their context, ask ``library_marks(id)`` and ``paper_topics(id)``)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         token = _scope.set(scope)
         try:
             await self.app(scope, receive, send)

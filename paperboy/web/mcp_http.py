@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from paperboy.services.mcp_server import Backend, build_server, current_user
+from paperboy.web.middleware import HttpMiddleware
 
 
 class _Current:
@@ -32,17 +33,14 @@ class _Current:
         await self.app(scope, receive, send)
 
 
-class TokenGate:
+class TokenGate(HttpMiddleware):
     """ASGI wrapper: a valid API token or 401; the token's user for the tools."""
 
     def __init__(self, app: ASGIApp, accounts: Any) -> None:
-        self.app = app
+        super().__init__(app)
         self.accounts = accounts
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         header = dict(scope.get("headers") or []).get(b"authorization", b"").decode("latin-1")
         scheme, _, token = header.partition(" ")
         user = self.accounts.api_user(token.strip()) if scheme.lower() == "bearer" and token.strip() else None

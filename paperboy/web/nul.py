@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 
 import orjson
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
+
+from paperboy.web.middleware import HttpMiddleware
 
 #: A NUL as a URL or form would carry it (raw or percent-encoded), or as JSON escapes it (an odd
 #: number of backslashes before ``u0000``, so a literal ``\\u0000`` in a text is not one).
@@ -21,16 +23,10 @@ _JSON_NUL = re.compile(rb"\x00|(?<!\\)(?:\\\\)*\\u0000")
 MESSAGE = "the request holds a NUL character (U+0000), which no field may contain"
 
 
-class RefuseNul:
+class RefuseNul(HttpMiddleware):
     """Pure ASGI middleware: a NUL in the path, the query string or a form or JSON body is refused."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         raw_path = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
         if "\x00" in scope["path"] or _URL_NUL.search(raw_path) or _URL_NUL.search(scope.get("query_string", b"")):
             await _refuse(scope, send)
