@@ -246,9 +246,16 @@ def test_onboarding_picks_a_topic_and_a_region_and_for_you_starts_from_them(web:
     _drawn(page)
     expect(page.locator("#start-form")).to_be_visible()
     expect(page.locator("#start-button")).to_be_disabled()
-    quantum = next(topic for pid, topic in members.items() if topic_of(pid) == 4)
-    label = page.evaluate(f"window.paperboyMap.labelOf({quantum})")
-    assert label is not None, "the topic's label is not drawn"
+    # a topic picked by its label: labels that would overlap a bigger topic's are left out, and
+    # where the fixture's topics land depends on the machine's floating point, so take the first
+    # topic (other than the region's, below) whose label is drawn; at least one must be
+    drawn = {}
+    for source in range(1, len(TOPICS)):
+        topic = next(t for pid, t in members.items() if topic_of(pid) == source)
+        drawn[source] = page.evaluate(f"window.paperboyMap.labelOf({topic})")
+    picked = next((source for source, at in drawn.items() if at is not None), None)
+    assert picked is not None, f"no topic's label is drawn: {drawn}"
+    label = drawn[picked]
     box = page.locator("#map-canvas").bounding_box()
     assert box is not None
     page.mouse.click(box["x"] + label[0], box["y"] + label[1])
@@ -270,7 +277,7 @@ def test_onboarding_picks_a_topic_and_a_region_and_for_you_starts_from_them(web:
     page.get_by_role("button", name="Start my feed").click()
     expect(page).to_have_url(re.compile(r"/for-you$"))
     titles = page.locator("article.card h3 a").all_inner_texts()
-    assert titles and {t.split(":")[0] for t in titles[:10]} <= {TOPICS[4][0], TOPICS[0][0]}
+    assert titles and {t.split(":")[0] for t in titles[:10]} <= {TOPICS[picked][0], TOPICS[0][0]}
     page.goto("/library")
     expect(page.locator("main")).to_contain_text("Picked on the map")
     page.goto("/map")
