@@ -121,6 +121,8 @@ def _rankings(service: SearchService, text: str) -> tuple[list[Hit], list[tuple[
 
 
 def _normalized(scores: dict[str, float], how: str) -> dict[str, float]:
+    if not scores:  # a query no paper matches by its words (a known-item paraphrase can be one)
+        return {}
     values = np.fromiter(scores.values(), dtype=np.float64)
     if how == "min-max":
         lo, span = values.min(), values.max() - values.min()
