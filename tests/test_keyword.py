@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import string
 
 import pytest
@@ -454,3 +455,57 @@ def test_snippet_cuts_around_the_first_match():
     assert len(out) < 200
     # no match: the start of the text
     assert snippet(text, ["absent"], width=50).startswith("filler0 filler1")
+
+
+def _marked_by_stemming_every_word(text: str, terms: list[str]) -> list[str]:
+    """The words ``snippet`` must mark, found the slow way: fold and stem every word of the text."""
+    from paperboy.indices.keyword import _fold_stem, _fold_word, _stem_word
+
+    stems, prefixes = set(), set()
+    for term in terms:
+        for word in re.findall(r"\w+", term):
+            folded = _fold_word(word)
+            stem = _stem_word(folded) if folded else ""
+            if stem:
+                stems.add(stem)
+                if len(folded) >= 3:
+                    prefixes.add(folded)
+    marked = []
+    for word in re.findall(r"\w+", " ".join(text.split())):
+        folded, stem = _fold_stem(word)
+        if folded and (folded.startswith(tuple(prefixes) or ("\0",)) or stem in stems):
+            marked.append(word)
+    return marked
+
+
+@pytest.mark.parametrize(
+    ("text", "terms"),
+    [
+        ("DYING stars and dying light; lying, tying and skies", ["die", "lie", "tie", "sky"]),
+        (
+            "Über Schrödinger's café, naïve Bayes, İstanbul and ÅNGSTRÖM",
+            ["uber", "schrodinger", "istanbul", "angstrom"],
+        ),
+        ("_under_score x_1 and 3D point-clouds of 3d scenes", ["under", "x", "3d", "score"]),
+        ("Ｆｕｌｌ width ＡＩ models, full stops", ["full", "ai"]),
+        ("Studies of the study: STUDIED, studying, studious", ["studies"]),
+        ("Graph neural networks for graphs; GNNs and networked graphics", ["graph", "networks", "gnn"]),
+    ],
+)
+def test_snippet_marks_what_stemming_every_word_marks(text, terms):
+    """The fast candidate scan (two-letter heads, ``_STEM_HEADS``, non-ASCII words) misses nothing."""
+    out = snippet(text, terms, width=10_000)
+    assert re.findall(r"<mark>(.*?)</mark>", out) == _marked_by_stemming_every_word(text, terms)
+
+
+def test_snippet_marks_match_stemming_every_word_on_random_text():
+    rng = random.Random(7)
+    vocabulary = "learning learned learners Dying dies ties Über naïve graph graphs GRAPHICAL _x x_y 3d ai".split()
+    vocabulary += [
+        "".join(rng.choice(string.ascii_letters + "éöİ_") for _ in range(rng.randint(1, 9))) for _ in range(60)
+    ]
+    for _ in range(300):
+        text = " ".join(rng.choice(vocabulary) for _ in range(40))
+        terms = [rng.choice(vocabulary) for _ in range(rng.randint(1, 6))]
+        out = snippet(text, terms, width=10_000)
+        assert re.findall(r"<mark>(.*?)</mark>", out) == _marked_by_stemming_every_word(text, terms), (text, terms)
