@@ -72,6 +72,7 @@ RUN_LEASE = timedelta(minutes=30)
 #: the statement each time cost a quarter of the lookup (0.56 against 0.41 ms, measured).
 _PAPERS_BY_ID = select(t.papers).where(t.papers.c.id.in_(bindparam("ids", expanding=True)))
 
+
 class Store:
     """The source of truth: papers, ingest runs and harvest state."""
 
