@@ -37,7 +37,7 @@ class TextEmbedder(Protocol):
 
     model_name: str
 
-    def embed_documents(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+    def embed_documents(self, texts: list[str], batch_size: int = 8) -> np.ndarray:
         """Unit vectors, one row per text."""
         ...
 
