@@ -48,7 +48,8 @@ DOCS = int(os.environ.get("PAPERBOY_BENCH_INDEX_DOCS", "1024"))
 ROUNDS = int(os.environ.get("PAPERBOY_BENCH_INDEX_ROUNDS", "3"))
 #: Only the single-process comparison (bare, before, pipeline): PAPERBOY_BENCH_INDEX_QUICK=1.
 QUICK = os.environ.get("PAPERBOY_BENCH_INDEX_QUICK") == "1"
-BURNERS = 2
+#: Spinning processes beside the job for the under-load figures (PAPERBOY_BENCH_INDEX_BURNERS).
+BURNERS = int(os.environ.get("PAPERBOY_BENCH_INDEX_BURNERS", "2"))
 
 Row = tuple[str, str, str]
 
