@@ -280,6 +280,7 @@ class Embedder:
         self._model_file = model_dir / "model.onnx"
         self._query_session: Any = None
         self._query_pool: ThreadPoolExecutor | None = None
+        self._query_pid = 0
         self._query_lock = threading.Lock()
         width = self._session.get_outputs()[0].shape[-1]
         if not isinstance(width, int):
@@ -352,7 +353,7 @@ class Embedder:
 
     def _queries(self) -> ThreadPoolExecutor:
         with self._query_lock:
-            if self._query_pool is None:
+            if self._query_pool is None or self._query_pid != os.getpid():  # none yet, or forked: threads gone
                 import onnxruntime as ort
 
                 options = ort.SessionOptions()
@@ -363,6 +364,7 @@ class Embedder:
                     str(self._model_file), sess_options=options, providers=["CPUExecutionProvider"]
                 )
                 self._query_pool = ThreadPoolExecutor(QUERY_WORKERS, thread_name_prefix="embed-query")
+                self._query_pid = os.getpid()
             return self._query_pool
 
     def _embed_started(self, text: str, started: threading.Event) -> np.ndarray:
