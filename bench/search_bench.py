@@ -643,51 +643,10 @@ def keyword_only_rows() -> list[Row]:
     ]
 
 
-class _EmbedFirst:
-    """The embedder without its helper thread: the query is embedded, then the keyword index read."""
-
-    def __init__(self, embedder: Embedder) -> None:
-        self._embedder = embedder
-
-    def embed_query(self, text: str) -> np.ndarray:
-        return self._embedder.embed_query(text)
-
-
-def overlap_rows(service: SearchService, queries: list[str]) -> list[Row]:
-    """Hybrid latency with the query embedded on a helper thread while the keyword index is read
-    (what ``search`` does) against embedding it first with every core.
-
-    The two take turns over the whole query list, not query by query: onnxruntime's threads spin
-    a while after a run, so one way's threads would still be busy during the other's next query.
-    """
-    first = SearchService(service.store, service.keyword, service.vectors, _EmbedFirst(service.embedder))
-    both = {"overlapped": service, "embedding first": first}
-    runs: dict[str, list[list[float]]] = {name: [[] for _ in queries] for name in both}
-    for turn in range(REPEATS + 1):  # the first turn warms up
-        for name, svc in both.items():
-            for i, text in enumerate(queries):
-                start = time.perf_counter()
-                svc.search(text, mode="hybrid", limit=10)
-                if turn:
-                    runs[name][i].append((time.perf_counter() - start) * 1000)
-    med = {name: [statistics.median(r) for r in per] for name, per in runs.items()}
-    over, seq = med["overlapped"], med["embedding first"]
-    ratio = statistics.median(o / f for o, f in zip(over, seq, strict=True))
-    return [
-        (
-            "hybrid p50 / p99: query embedded beside the keyword search / embedding first",
-            f"{_pct(over, 50):.1f} / {_pct(over, 99):.1f} ms against {_pct(seq, 50):.1f} / {_pct(seq, 99):.1f} ms"
-            f" (median per-query ratio {ratio:.2f})",
-            "",
-        )
-    ]
-
-
 def _served_rows(rows: list[Row], settings: Settings, store: Store, embedder: Embedder) -> None:
     """The figures that query the 118k home's own indices (built on first use, then kept)."""
     service = SearchService.open(settings, store, embedder=embedder)
     _timed(rows, "latency", lambda: latency_rows(service, latency_queries()))
-    _timed(rows, "overlap", lambda: overlap_rows(service, latency_queries()))
     _timed(rows, "ANN recall", lambda: recall_rows(service, store))
 
 

@@ -172,15 +172,6 @@ def test_order_preserved_across_length_sorting(fp32: Embedder) -> None:
     np.testing.assert_allclose(fp32.embed_documents(texts[::-1], batch_size=3), batched[::-1], atol=1e-4)
 
 
-def test_queries_started_on_helper_threads_give_the_same_vectors(int8: Embedder) -> None:
-    """``start_query`` (a one-thread session on a helper thread, several queries at once) gives the
-    vectors ``embed_query`` gives, in the order asked, and odd texts do not raise there either."""
-    texts = [*TEXTS, *ODD, "message passing on molecules"] * 3
-    pending = [int8.start_query(text) for text in texts]  # more than the helper threads at once
-    for text, future in zip(texts, pending, strict=True):
-        np.testing.assert_allclose(future.result(timeout=60), int8.embed_query(text), atol=1e-5)
-
-
 def test_truncation_follows_the_setting(home: Path, fp32: Embedder) -> None:
     long = "graph neural networks " * 200
     tail = " astronomy telescopes galaxies" * 50

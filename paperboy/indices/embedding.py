@@ -28,10 +28,8 @@ import os
 import re
 import shutil
 import tempfile
-import threading
 import time
 import warnings
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +48,6 @@ _WHITESPACE = re.compile(r"\s+")
 #: job paused), papers/s with 2 threads: batch 4 54.1, 8 56.3, 16 55.3, 32 52.0; one thread (a
 #: ``--workers`` process): 8 27.8, 16 27.4, 32 26.7.  Length-sorted batches pad little at any size.
 BATCH = 8
-#: Queries embedded at once on helper threads (``Embedder.start_query``); more wait their turn.
-QUERY_WORKERS = 4
-#: Longest ``start_query`` waits for the model to start before its caller goes on anyway (seconds).
-QUERY_START_WAIT = 0.002
 
 
 def _offline() -> None:
@@ -276,12 +270,6 @@ class Embedder:
             str(model_dir / "model.onnx"), sess_options=options, providers=["CPUExecutionProvider"]
         )
         self._inputs = {i.name for i in self._session.get_inputs()}
-        self._options = options
-        self._model_file = model_dir / "model.onnx"
-        self._query_session: Any = None
-        self._query_pool: ThreadPoolExecutor | None = None
-        self._query_pid = 0
-        self._query_lock = threading.Lock()
         width = self._session.get_outputs()[0].shape[-1]
         if not isinstance(width, int):
             config = json.loads((model_dir / _META).read_text()).get("source", "")
@@ -338,41 +326,8 @@ class Embedder:
         """The unit vector of one query, shape ``(dim,)``."""
         return self._run([self._tokenizer.encode(text or "")])[0]
 
-    def start_query(self, text: str) -> Future[np.ndarray]:
-        """Embed one query on a helper thread; returns once the model runs there.
-
-        Why: onnxruntime lets go of the GIL while it computes, tantivy does not, so a search that
-        embeds its query here and reads the keyword index meanwhile spends the longer of the two,
-        not their sum.  The helper runs a one-thread session, leaving the other core to the
-        caller; ``bench/search_bench.py`` measures the overlap against embedding first.
-        """
-        started = threading.Event()
-        future = self._queries().submit(self._embed_started, text or "", started)
-        started.wait(QUERY_START_WAIT)  # a busy pool: go on, the caller's work is not lost
-        return future
-
-    def _queries(self) -> ThreadPoolExecutor:
-        with self._query_lock:
-            if self._query_pool is None or self._query_pid != os.getpid():  # none yet, or forked: threads gone
-                import onnxruntime as ort
-
-                options = ort.SessionOptions()
-                options.intra_op_num_threads = 1
-                options.inter_op_num_threads = 1
-                options.graph_optimization_level = self._options.graph_optimization_level
-                self._query_session = ort.InferenceSession(
-                    str(self._model_file), sess_options=options, providers=["CPUExecutionProvider"]
-                )
-                self._query_pool = ThreadPoolExecutor(QUERY_WORKERS, thread_name_prefix="embed-query")
-                self._query_pid = os.getpid()
-            return self._query_pool
-
-    def _embed_started(self, text: str, started: threading.Event) -> np.ndarray:
-        return self._run([self._tokenizer.encode(text)], self._query_session, started)[0]
-
-    def _run(self, encodings: list[Any], session: Any = None, started: threading.Event | None = None) -> np.ndarray:
-        """Pad one batch, run the transformer, mean-pool over real tokens, L2-normalize
-        (``started`` is set as the model starts: see ``start_query``)."""
+    def _run(self, encodings: list[Any]) -> np.ndarray:
+        """Pad one batch, run the transformer, mean-pool over real tokens, L2-normalize."""
         width = max(len(e.ids) for e in encodings)
         ids = np.zeros((len(encodings), width), dtype=np.int64)
         mask = np.zeros_like(ids)
@@ -383,10 +338,7 @@ class Embedder:
             mask[row, :n] = 1
             types[row, :n] = enc.type_ids
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": types}
-        feeds = {k: v for k, v in feeds.items() if k in self._inputs}
-        if started is not None:
-            started.set()
-        hidden = (session or self._session).run(None, feeds)[0]
+        hidden = self._session.run(None, {k: v for k, v in feeds.items() if k in self._inputs})[0]
         weights = mask[:, :, None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
         norms = np.linalg.norm(pooled, axis=1, keepdims=True)

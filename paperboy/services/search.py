@@ -157,10 +157,8 @@ class SearchService:
             mode = "keyword"
         # keyword mode needs only its page: a top-10 union stops scoring sooner than a top-100 one
         depth = offset + limit if mode == "keyword" else max(DEPTH, offset + limit)
-        # the query is embedded on a helper thread while the keyword index is read on this one
-        embedding = self._embed_soon(query) if mode != "keyword" else None
         keyword_hits = [] if mode == "semantic" else self.keyword.search(query, limit=depth)
-        qvec = None if embedding is None else embedding()
+        qvec = self.embedder.embed_query(self._semantic_text(query)) if mode != "keyword" else None
         semantic_hits = [] if qvec is None else self._nearest(qvec, query, depth)
         kw_rank = {h.id: (i, h.score) for i, h in enumerate(keyword_hits)}
         sem = {n.id: n.score for n in semantic_hits}
@@ -178,16 +176,6 @@ class SearchService:
     @staticmethod
     def _semantic_text(query: Query) -> str:
         return " ".join([*query.phrases, *query.terms])
-
-    def _embed_soon(self, query: Query) -> Callable[[], np.ndarray]:
-        """The query's vector, started now on the embedder's helper thread (``start_query``), read
-        when called; an embedder without one (a test's stand-in) embeds it here and now."""
-        text = self._semantic_text(query)
-        start = getattr(self.embedder, "start_query", None)
-        if start is None:
-            vec = self.embedder.embed_query(text)
-            return lambda: vec
-        return start(text).result
 
     def _allow(self, query: Query) -> Callable[[str], bool] | np.ndarray | None:
         """What the vector search may walk to under the query's filters: a mask over the vector
