@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from paperboy.indices.embed_worker import PaperRow, texts_of, vector_rows
+from paperboy.indices.embedding import BATCH
 from paperboy.store import Store
 
 #: Papers per page: one commit each (at most this many are embedded again after a kill), and the
@@ -37,7 +38,7 @@ class TextEmbedder(Protocol):
 
     model_name: str
 
-    def embed_documents(self, texts: list[str], batch_size: int = 8) -> np.ndarray:
+    def embed_documents(self, texts: list[str], batch_size: int = BATCH) -> np.ndarray:
         """Unit vectors, one row per text."""
         ...
 
